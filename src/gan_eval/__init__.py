@@ -1,0 +1,13 @@
+"""gan-eval: trustworthy, fast evaluation of generative image models (FID, IS, KID, PR, DC)."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate"]
+
+
+def __getattr__(name: str):  # lazy: `import gan_eval` must stay cheap (no torch import)
+    if name == "evaluate":
+        from gan_eval.pipeline import evaluate
+
+        return evaluate
+    raise AttributeError(name)

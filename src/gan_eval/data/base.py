@@ -1,0 +1,106 @@
+"""The source interface shared by datasets, image files, arrays and generator checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+#: The seed used for ``--limit N`` subsets unless another is given (documented in the README).
+DEFAULT_SUBSET_SEED = 0
+
+
+class Source:
+    """Yields uint8 image batches ``[B, C, H, W]`` (C = 1 or 3, values 0..255).
+
+    Attributes:
+        spec: what the user wrote (for messages).
+        identity: a stable string that changes whenever the images could change (used in cache keys).
+        shape: ``(C, H, W)`` of every image.
+        deterministic: True when the same source yields the same images every time (datasets, files);
+            generator sources are deterministic for a given seed on a given device.
+    """
+
+    spec: str
+    identity: str
+    shape: tuple[int, int, int]
+    kind: str = "images"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        return f"{self.spec}: {len(self)} images, {c}x{h}x{w} uint8"
+
+
+def subset_indices(n_total: int, limit: int | None, seed: int = DEFAULT_SUBSET_SEED) -> np.ndarray | None:
+    """Seeded subset for ``--limit``: ``limit`` distinct indices out of ``n_total``, sorted, or None for all.
+
+    Uses ``torch.randperm`` with a ``torch.Generator`` seeded by ``seed`` so the subset is the same on every
+    platform and torch version that keeps randperm's CPU algorithm.
+    """
+    if limit is None or limit >= n_total:
+        return None
+    if limit <= 0:
+        from gan_eval.errors import UserError
+
+        raise UserError(f"--limit must be a positive number of images, got {limit}")
+    gen = torch.Generator().manual_seed(seed)
+    return np.sort(torch.randperm(n_total, generator=gen)[:limit].numpy())
+
+
+class ArraySource(Source):
+    """An in-memory uint8 array ``[N, C, H, W]`` (MNIST, .npz/.npy files, tests)."""
+
+    def __init__(
+        self,
+        images: np.ndarray | torch.Tensor,
+        *,
+        spec: str,
+        identity: str | None = None,
+        labels: np.ndarray | None = None,
+        kind: str = "images",
+    ) -> None:
+        arr = torch.as_tensor(images)
+        if arr.dtype != torch.uint8 or arr.ndim != 4 or arr.shape[1] not in (1, 3):
+            raise ValueError(f"ArraySource needs uint8 [N, C, H, W] with C in (1, 3), got {arr.dtype} {tuple(arr.shape)}")
+        self.images = arr.contiguous()
+        self.labels = labels
+        self.spec = spec
+        self.kind = kind
+        self.shape = (int(arr.shape[1]), int(arr.shape[2]), int(arr.shape[3]))
+        self.identity = identity or f"array:{content_hash(self.images)}"
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        for start in range(0, len(self), batch_size):
+            yield self.images[start : start + batch_size]
+
+    def subset(self, limit: int | None, seed: int = DEFAULT_SUBSET_SEED) -> ArraySource:
+        idx = subset_indices(len(self), limit, seed)
+        if idx is None:
+            return self
+        labels = None if self.labels is None else self.labels[idx]
+        return ArraySource(
+            self.images[torch.from_numpy(idx)],
+            spec=self.spec,
+            identity=f"{self.identity}|limit={limit},seed={seed}",
+            labels=labels,
+            kind=self.kind,
+        )
+
+
+def content_hash(images: torch.Tensor | np.ndarray) -> str:
+    """sha256 (first 16 hex digits) of the array's bytes and shape."""
+    arr = images.numpy() if isinstance(images, torch.Tensor) else images
+    h = hashlib.sha256(str(tuple(arr.shape)).encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,194 @@
+"""Image folders, zip files of images and ``.npz``/``.npy`` arrays as sources."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from gan_eval.data.base import ArraySource, Source, content_hash, subset_indices
+from gan_eval.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def _decode(data: bytes | Path, name: str, spec: str) -> np.ndarray:
+    """Decode one image to uint8 ``[C, H, W]``; grayscale stays 1 channel, everything else becomes RGB."""
+    try:
+        with Image.open(data if isinstance(data, Path) else __import__("io").BytesIO(data)) as im:
+            im.load()
+            if im.mode in ("L", "1", "I;16", "I", "F") and im.mode != "L":
+                im = im.convert("L")
+            elif im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"{spec}: cannot read image {name} ({e.__class__.__name__}: {e})") from e
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+class _EncodedImagesSource(Source):
+    """Images decoded lazily in batches on a small thread pool (PIL releases the GIL while decoding)."""
+
+    names: list[str]
+
+    def _read(self, i: int) -> bytes | Path:
+        raise NotImplementedError
+
+    def _finish_init(self, spec: str, kind: str, limit: int | None, seed: int, workers: int) -> None:
+        if not self.names:
+            raise UserError(f"{spec}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        idx = subset_indices(len(self.names), limit, seed)
+        self.index = list(range(len(self.names))) if idx is None else [int(i) for i in idx]
+        self.spec, self.kind, self.workers = spec, kind, workers
+        first = _decode(self._read(self.index[0]), self.names[self.index[0]], spec)
+        self.shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _decode_checked(self, i: int) -> np.ndarray:
+        arr = _decode(self._read(i), self.names[i], self.spec)
+        if arr.shape[1:] != self.shape[1:]:
+            raise UserError(
+                f"{self.spec}: mixed image sizes: {self.names[i]} is {arr.shape[2]}x{arr.shape[1]}, "
+                f"{self.names[self.index[0]]} is {self.shape[2]}x{self.shape[1]} (resize them to one size first)"
+            )
+        if arr.shape[0] != self.shape[0]:  # mixed gray/RGB: promote gray to RGB, keep RGB
+            arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
+            if self.shape[0] == 1:
+                raise UserError(f"{self.spec}: mixes grayscale and color images ({self.names[i]} is RGB)")
+        return arr
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            # decode batch k+1 while the caller works on batch k
+            chunks = [self.index[s : s + batch_size] for s in range(0, len(self.index), batch_size)]
+            pending = pool.map(lambda ch: np.stack(list(map(self._decode_checked, ch))), chunks)
+            for arr in pending:
+                yield torch.from_numpy(arr)
+
+
+class FolderSource(_EncodedImagesSource):
+    """All images under a folder (recursive, sorted by relative path for determinism)."""
+
+    def __init__(self, folder: Path, *, spec: str, limit: int | None = None, seed: int = 0, workers: int = 2):
+        if not folder.is_dir():
+            raise UserError(f"{spec}: no such folder")
+        self.folder = folder
+        files = sorted(
+            (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+            key=lambda p: p.relative_to(folder).as_posix(),
+        )
+        self.names = [p.relative_to(folder).as_posix() for p in files]
+        self._finish_init(spec, "folder", limit, seed, workers)
+        h = hashlib.sha256()
+        for i in self.index:  # content hash: names and bytes of the selected files
+            h.update(self.names[i].encode() + b"\0")
+            h.update(hashlib.sha256((folder / self.names[i]).read_bytes()).digest())
+        self.identity = f"folder:{h.hexdigest()[:16]}"
+
+    def _read(self, i: int) -> Path:
+        return self.folder / self.names[i]
+
+
+class ZipSource(_EncodedImagesSource):
+    """All images inside a zip file (sorted by member name)."""
+
+    def __init__(self, path: Path, *, spec: str, limit: int | None = None, seed: int = 0, workers: int = 2):
+        if not path.is_file():
+            raise UserError(f"{spec}: no such file")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                self.names = sorted(
+                    n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS) and not n.endswith("/")
+                )
+                self._blobs = {n: zf.read(n) for n in self.names}
+        except (zipfile.BadZipFile, OSError) as e:
+            raise UserError(f"{spec}: not a readable zip file ({e})") from e
+        self._finish_init(spec, "zip", limit, seed, workers)
+        h = hashlib.sha256()
+        for i in self.index:
+            h.update(self.names[i].encode() + b"\0" + hashlib.sha256(self._blobs[self.names[i]]).digest())
+        self.identity = f"zip:{h.hexdigest()[:16]}"
+
+    def _read(self, i: int) -> bytes:
+        return self._blobs[self.names[i]]
+
+
+def to_nchw_uint8(
+    arr: np.ndarray, *, spec: str, value_range: Sequence[float] | None = None
+) -> np.ndarray:
+    """Normalise an image array to uint8 ``[N, C, H, W]``.
+
+    Accepts ``[N, H, W]`` (grayscale), ``[N, C, H, W]`` or ``[N, H, W, C]`` with C in (1, 3). uint8 is taken
+    as is. Float arrays need ``value_range=(lo, hi)`` and are quantized like saving a PNG:
+    ``round(255 * (x - lo) / (hi - lo))``, clamped to 0..255.
+    """
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise UserError(f"{spec}: expected images [N, H, W], [N, C, H, W] or [N, H, W, C], got shape {list(arr.shape)}")
+    if arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.shape[1] not in (1, 3):
+        raise UserError(f"{spec}: expected 1 or 3 channels, got shape {list(arr.shape)}")
+    if arr.shape[0] == 0:
+        raise UserError(f"{spec}: the array holds no images")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if np.issubdtype(arr.dtype, np.floating):
+        if value_range is None:
+            raise UserError(
+                f"{spec}: float images need an explicit value range (--value-range -1,1 or 0,1); "
+                "uint8 arrays need none"
+            )
+        lo, hi = float(value_range[0]), float(value_range[1])
+        if not np.isfinite(arr).all():
+            raise UserError(f"{spec}: the array contains NaN or infinite values")
+        tol = 1e-3 * (hi - lo)
+        if arr.min() < lo - tol or arr.max() > hi + tol:
+            raise UserError(f"{spec}: values span [{arr.min():.4g}, {arr.max():.4g}], outside the declared range [{lo}, {hi}]")
+        q = np.rint((arr.astype(np.float64) - lo) * (255.0 / (hi - lo)))
+        return np.clip(q, 0, 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.min() < 0 or arr.max() > 255:
+            raise UserError(f"{spec}: integer images must lie in 0..255, got [{arr.min()}, {arr.max()}]")
+        return arr.astype(np.uint8)
+    raise UserError(f"{spec}: unsupported array dtype {arr.dtype}")
+
+
+def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | None = None) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"{spec}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise UserError(f"{spec}: not a readable {path.suffix} file ({e})") from e
+    if isinstance(loaded, np.ndarray):
+        arr = loaded
+    else:
+        with loaded as z:
+            keys = list(z.keys())
+            if "mu" in keys and "sigma" in keys:
+                raise UserError(f"{spec}: is a statistics file (mu, sigma), not images; pass it as --real")
+            key = next((k for k in ("images", "x", "samples", "arr_0") if k in keys), None)
+            if key is None and len(keys) == 1:
+                key = keys[0]
+            if key is None:
+                raise UserError(f"{spec}: no image array found (keys {keys}; expected 'images', 'x' or one array)")
+            arr = z[key]
+    return to_nchw_uint8(arr, spec=spec, value_range=value_range)
+
+
+def array_source(path: Path, *, spec: str, value_range=None, limit=None, seed: int = 0) -> ArraySource:
+    arr = load_array_file(path, spec=spec, value_range=value_range)
+    src = ArraySource(arr, spec=spec, identity=f"array:{content_hash(arr)}", kind="array")
+    return src.subset(limit, seed)

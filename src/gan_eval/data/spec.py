@@ -1,0 +1,85 @@
+"""One parser for source specs, shared by every command.
+
+Forms: ``mnist``, ``mnist:train``, ``mnist:test``, ``fashion-mnist[:train|:test]``, a folder of images, a
+``.zip`` of images, a ``.npz``/``.npy`` array, a generator checkpoint ``.pt``/``.pth`` (our format or
+TorchScript), or ``package.module:function`` returning a generator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gan_eval.data.base import DEFAULT_SUBSET_SEED, Source
+from gan_eval.errors import UserError
+
+DATASET_RE = re.compile(r"^(mnist|fashion-mnist)(?::(train|test))?$")
+CALLABLE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def is_stats_file(spec: str) -> bool:
+    """True for a ``.npz`` holding precomputed statistics (``mu``, ``sigma``) rather than images."""
+    p = Path(spec)
+    if p.suffix != ".npz" or not p.is_file():
+        return False
+    import numpy as np
+
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return "mu" in z.files and "sigma" in z.files
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the array loader
+        return False
+
+
+def parse_source(
+    spec: str,
+    *,
+    data_root: str | None = None,
+    limit: int | None = None,
+    seed: int = DEFAULT_SUBSET_SEED,
+    value_range: Sequence[float] | None = None,
+    n: int | None = None,
+    **generator_options: Any,
+) -> Source:
+    """Turn a spec into a :class:`Source`.
+
+    Args:
+        limit: use a seeded subset of this many images (``seed``; default 0) of a dataset, folder or array.
+        n, generator_options: for generator sources: how many samples to draw and e.g. ``z_dim``,
+            ``device``, ``use_ema``, ``sample_seed``.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise UserError("empty source spec; expected e.g. mnist:test, a folder, x.zip, x.npz or ckpt.pt")
+    m = DATASET_RE.match(spec.lower())
+    if m:
+        from gan_eval.data.datasets import load_dataset
+
+        return load_dataset(m.group(1), m.group(2) or "train", data_root).subset(limit, seed)
+    path = Path(spec).expanduser()
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        from gan_eval.data.files import FolderSource
+
+        return FolderSource(path, spec=spec, limit=limit, seed=seed)
+    if suffix == ".zip":
+        from gan_eval.data.files import ZipSource
+
+        return ZipSource(path, spec=spec, limit=limit, seed=seed)
+    if suffix in (".npz", ".npy"):
+        from gan_eval.data.files import array_source
+
+        return array_source(path, spec=spec, value_range=value_range, limit=limit, seed=seed)
+    if suffix in CHECKPOINT_SUFFIXES or (CALLABLE_RE.match(spec) and not path.exists()):
+        from gan_eval.data.checkpoints import generator_source
+
+        return generator_source(spec, n=n, **generator_options)
+    if not path.exists() and ("/" in spec or "." in spec):
+        raise UserError(f"{spec}: no such file or folder")
+    raise UserError(
+        f"{spec}: unknown source; expected mnist[:train|:test], fashion-mnist[:train|:test], a folder of images, "
+        "a .zip, a .npz/.npy array, a generator checkpoint .pt, or package.module:function"
+    )
