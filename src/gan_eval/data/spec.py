@@ -59,6 +59,9 @@ def parse_source(
         from gan_eval.data.datasets import load_dataset
 
         return load_dataset(m.group(1), m.group(2) or "train", data_root).subset(limit, seed)
+    head, _, tail = spec.lower().partition(":")
+    if tail and head in ("mnist", "fashion-mnist"):
+        raise UserError(f"{spec}: unknown source (unknown split {tail!r}; expected {head}:train or {head}:test)")
     path = Path(spec).expanduser()
     suffix = path.suffix.lower()
     if path.is_dir():

@@ -1,0 +1,124 @@
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_eval.data import parse_source, subset_indices
+from gan_eval.data.files import to_nchw_uint8
+from gan_eval.errors import UserError
+
+
+def _write_pngs(folder, images, nested=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        sub = folder / f"d{i % 2}" if nested else folder
+        sub.mkdir(exist_ok=True)
+        mode = "L" if im.ndim == 2 else "RGB"
+        Image.fromarray(im, mode=mode).save(sub / f"img_{i:03d}.png")
+
+
+def _collect(src, batch_size=3):
+    return torch.cat(list(src.batches(batch_size)))
+
+
+@pytest.fixture
+def gray(rng):
+    return rng.integers(0, 256, size=(7, 12, 10), dtype=np.uint8)
+
+
+def test_folder_source_recursive_sorted_and_lossless(tmp_path, gray):
+    _write_pngs(tmp_path / "imgs", gray, nested=True)
+    src = parse_source(str(tmp_path / "imgs"))
+    assert len(src) == 7 and src.shape == (1, 12, 10)
+    got = _collect(src)
+    # sorted by relative path: d0/... (even indices) then d1/... (odd indices)
+    order = [i for i in range(7) if i % 2 == 0] + [i for i in range(7) if i % 2 == 1]
+    assert torch.equal(got[:, 0], torch.from_numpy(gray[order]))
+    assert src.identity == parse_source(str(tmp_path / "imgs")).identity
+
+
+def test_folder_identity_changes_with_content(tmp_path, gray):
+    _write_pngs(tmp_path / "a", gray)
+    before = parse_source(str(tmp_path / "a")).identity
+    Image.fromarray(255 - gray[0]).save(tmp_path / "a" / "img_000.png")
+    assert parse_source(str(tmp_path / "a")).identity != before
+
+
+def test_rgb_folder_and_zip_give_same_images(tmp_path, rng):
+    rgb = rng.integers(0, 256, size=(5, 9, 9, 3), dtype=np.uint8)
+    _write_pngs(tmp_path / "rgb", rgb)
+    with zipfile.ZipFile(tmp_path / "rgb.zip", "w") as zf:
+        for p in sorted((tmp_path / "rgb").iterdir()):
+            zf.write(p, arcname=f"inner/{p.name}")
+    a = _collect(parse_source(str(tmp_path / "rgb")))
+    b = _collect(parse_source(str(tmp_path / "rgb.zip")))
+    assert a.shape == (5, 3, 9, 9)
+    assert torch.equal(a, b)
+    assert torch.equal(a, torch.from_numpy(rgb.transpose(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("layout", ["nhw", "nchw", "nhwc"])
+def test_npz_layouts(tmp_path, gray, layout):
+    arr = {"nhw": gray, "nchw": gray[:, None], "nhwc": gray[..., None]}[layout]
+    np.savez(tmp_path / "x.npz", images=arr)
+    src = parse_source(str(tmp_path / "x.npz"))
+    assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray))
+
+
+def test_float_arrays_need_range_and_quantize_like_png(tmp_path, gray):
+    x = gray.astype(np.float32) / 127.5 - 1.0
+    np.save(tmp_path / "f.npy", x)
+    with pytest.raises(UserError, match="value range"):
+        parse_source(str(tmp_path / "f.npy"))
+    src = parse_source(str(tmp_path / "f.npy"), value_range=(-1, 1))
+    assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray))
+    with pytest.raises(UserError, match="outside the declared range"):
+        to_nchw_uint8(x * 3, spec="x", value_range=(-1, 1))
+
+
+def test_limit_is_seeded_and_stable(tmp_path, gray):
+    np.savez(tmp_path / "x.npz", images=gray)
+    a = parse_source(str(tmp_path / "x.npz"), limit=3, seed=5)
+    b = parse_source(str(tmp_path / "x.npz"), limit=3, seed=5)
+    c = parse_source(str(tmp_path / "x.npz"), limit=3, seed=6)
+    assert len(a) == 3 and torch.equal(_collect(a), _collect(b))
+    assert a.identity == b.identity != c.identity
+    idx = subset_indices(100, 10, seed=0)
+    assert len(set(idx.tolist())) == 10 and list(idx) == sorted(idx)
+
+
+@pytest.mark.parametrize(
+    "make, spec, message",
+    [
+        (lambda p: None, "nope/missing_folder", "no such file or folder"),
+        (lambda p: (p / "empty").mkdir(), "empty", "no images found"),
+        (lambda p: (p / "bad.zip").write_bytes(b"not a zip"), "bad.zip", "not a readable zip"),
+        (lambda p: (p / "bad.npz").write_bytes(b"garbage"), "bad.npz", "not a readable"),
+        (lambda p: None, "mnist:validation", "unknown source"),
+        (lambda p: None, "imagenet", "unknown source"),
+    ],
+)
+def test_bad_specs_raise_user_error(tmp_path, monkeypatch, make, spec, message):
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path)
+    with pytest.raises(UserError, match=message):
+        parse_source(spec)
+
+
+def test_unreadable_and_mixed_images(tmp_path, gray):
+    _write_pngs(tmp_path / "mixed", gray[:3])
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "mixed" / "zz_small.png")
+    with pytest.raises(UserError, match="mixed image sizes"):
+        _collect(parse_source(str(tmp_path / "mixed")))
+    _write_pngs(tmp_path / "broken", gray[:2])
+    (tmp_path / "broken" / "zz.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(UserError, match="cannot read image zz.png"):
+        _collect(parse_source(str(tmp_path / "broken")))
+
+
+def test_stats_npz_is_not_an_image_source(tmp_path):
+    np.savez(tmp_path / "s.npz", mu=np.zeros(3), sigma=np.eye(3))
+    with pytest.raises(UserError, match="statistics file"):
+        parse_source(str(tmp_path / "s.npz"))
