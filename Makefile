@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install demo test test-fast lint bench data-fashion clean
 
 # Idempotent: reinstalls only when pyproject.toml or constraints.txt changed since the last install.
 install: $(STAMP)
@@ -30,6 +30,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# Optional: Fashion-MNIST from Debian (root, apt). Tests that need it skip when it is absent.
+data-fashion:
+	apt-get install -y dataset-fashion-mnist
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
