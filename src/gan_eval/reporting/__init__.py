@@ -1,0 +1,41 @@
+"""Markdown reports, plots and CI quality gates built from the results table (named "reporting" so it is
+not confused with the top-level reports/ output folder)."""
+
+from gan_eval.reporting.gates import (
+    Baseline,
+    GateConfig,
+    GateResult,
+    append_github_summary,
+    evaluate_gates,
+    gate_table,
+    gates_markdown,
+    gates_passed,
+    load_baseline,
+    load_gate_config,
+    raise_if_failed,
+    run_gates,
+    save_baseline,
+    select_evaluation,
+    write_junit,
+)
+from gan_eval.reporting.markdown import summary_table, write_report
+
+__all__ = [
+    "Baseline",
+    "GateConfig",
+    "GateResult",
+    "append_github_summary",
+    "evaluate_gates",
+    "gate_table",
+    "gates_markdown",
+    "gates_passed",
+    "load_baseline",
+    "load_gate_config",
+    "raise_if_failed",
+    "run_gates",
+    "save_baseline",
+    "select_evaluation",
+    "summary_table",
+    "write_report",
+    "write_junit",
+]

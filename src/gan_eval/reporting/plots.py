@@ -1,0 +1,118 @@
+"""PNG plots for the Markdown report: metric vs epoch, and class histograms (mode collapse).
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch), so
+they work headless and from threads; files are written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from gan_eval.cache import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(width: float, height: float) -> Figure:
+    # imported here: `gan-eval gate` and the results table must not pay for importing matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110), checksum=False)
+
+
+def plot_metric_vs_epoch(
+    series: Mapping[str, pd.DataFrame], metric: str, path: Path, *, higher_is_better: bool | None = None
+) -> Path:
+    """Line plot of ``metric`` against training epoch, one line per entry of ``series`` (label -> frame with
+    columns ``epoch``, ``value``, ``ci_low``, ``ci_high``; NaN intervals are not drawn). The best point
+    overall is starred when the direction is known. Writes a PNG to ``path`` and returns it."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    best: tuple[float, float] | None = None
+    for label, frame in series.items():
+        f = frame.dropna(subset=["epoch", "value"]).sort_values("epoch")
+        x = f["epoch"].to_numpy(dtype=float)
+        y = f["value"].to_numpy(dtype=float)
+        ax.plot(x, y, marker="o", label=label)
+        lo, hi = f["ci_low"].to_numpy(dtype=float), f["ci_high"].to_numpy(dtype=float)
+        ok = ~(np.isnan(lo) | np.isnan(hi))
+        if ok.any():
+            ax.fill_between(x[ok], lo[ok], hi[ok], alpha=0.2)
+        if higher_is_better is not None and len(y):
+            i = int(np.argmax(y) if higher_is_better else np.argmin(y))
+            if best is None or (y[i] > best[1] if higher_is_better else y[i] < best[1]):
+                best = (x[i], y[i])
+    if best is not None:
+        ax.plot(
+            [best[0]],
+            [best[1]],
+            marker="*",
+            markersize=16,
+            color="gold",
+            markeredgecolor="black",
+            linestyle="none",
+            label="best",
+            zorder=5,
+        )
+    direction = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]
+    ax.set_title(f"{metric} vs epoch{direction}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
+    """Bar plot of the predicted-class frequencies of generated samples (``counts``: int/float ``[K]``,
+    non-negative, e.g. K = 10 digits from ``mnist-lenet``). Classes never predicted are labelled "missing"
+    in red, and a dashed line marks the uniform frequency 1/K. Writes a PNG to ``path`` and returns it."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or not np.isfinite(counts).all():
+        raise ValueError(
+            f"class counts must be a non-empty 1-D array of non-negative numbers, got {counts!r}"
+        )
+    total = counts.sum()
+    freq = counts / total if total > 0 else counts
+    k = counts.size
+    fig = _figure(6.4, 3.2)
+    ax = fig.add_subplot()
+    colors = ["tab:red" if c == 0 else "tab:blue" for c in counts]
+    ax.bar(np.arange(k), freq, color=colors)
+    ax.axhline(1.0 / k, color="gray", linestyle="--", linewidth=1, label="uniform")
+    top = max(float(freq.max()), 1.0 / k) * 1.15
+    for i in np.flatnonzero(counts == 0):
+        ax.text(
+            float(i),
+            top * 0.02,
+            "missing",
+            rotation=90,
+            ha="center",
+            va="bottom",
+            color="tab:red",
+            fontsize=9,
+        )
+    ax.set_ylim(0, top)
+    ax.set_xticks(np.arange(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("fraction of samples")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)

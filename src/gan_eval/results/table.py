@@ -1,0 +1,392 @@
+"""The long-format results table: one row per metric value, appended by every evaluation.
+
+The table lives in one file (``reports/results.csv`` by default; ``.parquet`` when the path ends so and
+pyarrow is installed). Appends take an exclusive lock on a sidecar ``<file>.lock``, so several processes can
+append at once without losing rows. ``load_results`` checks the schema and gives a pandas DataFrame.
+
+Schema (columns in this order; the table below is the one in the README):
+
+| column | dtype | description |
+|---|---|---|
+| run_id | str | name of the run or experiment the evaluated samples come from (e.g. the `runs/NAME` folder) |
+| timestamp | str | when the evaluation finished, ISO 8601 in UTC (`2025-01-31T12:00:00+00:00`) |
+| real | str | the reference data spec (`mnist`, `stats.npz`, a folder) |
+| fake | str | the evaluated data spec (a checkpoint, a folder, an array file) |
+| checkpoint | str | checkpoint file name when `fake` is a generator checkpoint, else empty |
+| epoch | Int64 | training epoch of the checkpoint, empty when unknown |
+| step | Int64 | training step of the checkpoint, empty when unknown |
+| metric | str | result key, e.g. `fid`, `is_mean`, `kid_mean`, `precision`, `recall`, `density`, `coverage` |
+| value | float64 | the metric value |
+| std | float64 | its standard deviation (IS/KID splits, bootstrap), empty when not computed |
+| ci_low | float64 | lower end of the confidence interval, empty when not computed |
+| ci_high | float64 | upper end of the confidence interval, empty when not computed |
+| n_real | int64 | number of real images the statistics use |
+| n_fake | int64 | number of generated/evaluated images |
+| extractor | str | feature extractor (`inception`, `mnist-lenet`) |
+| protocol | str | preprocessing protocol (`pytorch-fid`, `tf1`, `clean`) |
+| precision | str | numeric precision of the extractor (`float32`, `tf32`, `float64`) |
+| seed | int64 | seed of the generator noise and of any subsampling |
+| fingerprint | str | sha256 (16 hex digits) of everything that changes the number (see below) |
+| gan_eval_version | str | gan-eval version that computed the row |
+| torch_version | str | torch version that computed the row |
+| device | str | device the features were computed on (`cpu`, `cuda:0`) |
+| duration_s | float64 | wall time of the whole evaluation in seconds, empty when unknown |
+
+The fingerprint hashes the ``FINGERPRINT_COLUMNS`` except ``metric`` (so all rows of one evaluation share
+it) plus what the caller adds, e.g. the extractor weights' sha256. Rows whose ``FINGERPRINT_COLUMNS``
+differ measure different things; ``check_comparable`` names the differences so that ``compare``, ``report``
+and ``gate`` can refuse or warn instead of comparing silently.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gan_eval.cache import atomic_write
+from gan_eval.errors import UserError
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the results table: its pandas dtype and what it holds."""
+
+    dtype: str  # "str", "Int64" (nullable integer), "int64" or "float64"
+    description: str
+
+
+SCHEMA: dict[str, Column] = {
+    "run_id": Column("str", "name of the run or experiment the evaluated samples come from"),
+    "timestamp": Column("str", "when the evaluation finished, ISO 8601 in UTC"),
+    "real": Column("str", "the reference data spec"),
+    "fake": Column("str", "the evaluated data spec"),
+    "checkpoint": Column("str", "checkpoint file name when fake is a generator checkpoint, else empty"),
+    "epoch": Column("Int64", "training epoch of the checkpoint, empty when unknown"),
+    "step": Column("Int64", "training step of the checkpoint, empty when unknown"),
+    "metric": Column("str", "result key, e.g. fid, is_mean, kid_mean, precision, recall"),
+    "value": Column("float64", "the metric value"),
+    "std": Column("float64", "standard deviation of the value, empty when not computed"),
+    "ci_low": Column("float64", "lower end of the confidence interval, empty when not computed"),
+    "ci_high": Column("float64", "upper end of the confidence interval, empty when not computed"),
+    "n_real": Column("int64", "number of real images the statistics use"),
+    "n_fake": Column("int64", "number of generated/evaluated images"),
+    "extractor": Column("str", "feature extractor"),
+    "protocol": Column("str", "preprocessing protocol"),
+    "precision": Column("str", "numeric precision of the extractor"),
+    "seed": Column("int64", "seed of the generator noise and of any subsampling"),
+    "fingerprint": Column("str", "sha256 prefix of everything that changes the number"),
+    "gan_eval_version": Column("str", "gan-eval version that computed the row"),
+    "torch_version": Column("str", "torch version that computed the row"),
+    "device": Column("str", "device the features were computed on"),
+    "duration_s": Column("float64", "wall time of the whole evaluation in seconds, empty when unknown"),
+}
+COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+
+# The columns that change the number: rows are comparable only when these agree (``metric`` included, so
+# comparisons are always per metric).
+FINGERPRINT_COLUMNS: tuple[str, ...] = (
+    "metric",
+    "extractor",
+    "protocol",
+    "precision",
+    "n_real",
+    "n_fake",
+    "seed",
+    "real",
+)
+
+_REQUIRED_META = ("real", "fake", "n_real", "n_fake", "extractor", "protocol", "precision", "seed", "device")
+_OPTIONAL_META = (
+    "run_id",
+    "timestamp",
+    "checkpoint",
+    "epoch",
+    "step",
+    "fingerprint",
+    "gan_eval_version",
+    "torch_version",
+    "duration_s",
+)
+
+
+def fingerprint_columns() -> tuple[str, ...]:
+    """The columns whose values change the number (see ``FINGERPRINT_COLUMNS``)."""
+    return FINGERPRINT_COLUMNS
+
+
+def compute_fingerprint(meta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
+    """sha256 (first 16 hex digits) of the fingerprint columns in ``meta`` (``metric`` excluded, so all rows
+    of one evaluation share it) plus ``extra`` (e.g. ``{"weights_sha256": ...}`` from the extractor)."""
+    keys = [c for c in FINGERPRINT_COLUMNS if c != "metric"]
+    payload = {k: _jsonable(meta[k]) for k in keys if k in meta}
+    payload.update({f"extra.{k}": _jsonable(v) for k, v in (extra or {}).items()})
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):  # numpy scalars
+        v = v.item()
+    return v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def make_rows(
+    values: Mapping[str, float],
+    *,
+    stds: Mapping[str, float] | None = None,
+    cis: Mapping[str, tuple[float, float]] | None = None,
+    meta: Mapping[str, Any],
+    fingerprint_extra: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Rows of the results table for one evaluation: one row per entry of ``values``.
+
+    ``values``: metric key -> value; ``stds``: metric key -> standard deviation; ``cis``: metric key ->
+    (low, high). ``meta`` must hold ``real, fake, n_real, n_fake, extractor, protocol, precision, seed,
+    device`` and may hold ``run_id, timestamp, checkpoint, epoch, step, fingerprint, gan_eval_version,
+    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions, a computed
+    fingerprint over the fingerprint columns plus ``fingerprint_extra``).
+    """
+    missing = [k for k in _REQUIRED_META if k not in meta]
+    unknown = [k for k in meta if k not in _REQUIRED_META and k not in _OPTIONAL_META]
+    if missing or unknown:
+        raise ValueError(f"make_rows meta: missing keys {missing}, unknown keys {unknown}")
+    stds, cis = stds or {}, cis or {}
+    common: dict[str, Any] = {
+        "run_id": "",
+        "checkpoint": "",
+        "epoch": None,
+        "step": None,
+        "duration_s": math.nan,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "gan_eval_version": _package_version("gan-eval"),
+        "torch_version": _package_version("torch"),
+        **dict(meta),
+    }
+    if not common.get("fingerprint"):
+        common["fingerprint"] = compute_fingerprint(common, fingerprint_extra)
+    records = []
+    for metric, value in values.items():
+        low, high = cis.get(metric, (math.nan, math.nan))
+        records.append(
+            {
+                **common,
+                "metric": metric,
+                "value": float(value),
+                "std": float(stds.get(metric, math.nan)),
+                "ci_low": float(low),
+                "ci_high": float(high),
+            }
+        )
+    columns: dict[str, pd.Series] = {}
+    for name, col in SCHEMA.items():
+        cells = [r[name] for r in records]
+        if col.dtype == "str":
+            columns[name] = pd.Series(["" if v is None else str(v) for v in cells], dtype="str")
+        elif col.dtype == "float64":
+            columns[name] = pd.Series([math.nan if v is None else float(v) for v in cells], dtype="float64")
+        else:
+            columns[name] = pd.Series([None if v is None else int(v) for v in cells], dtype=col.dtype)
+    return pd.DataFrame(columns)
+
+
+def _has_schema(df: pd.DataFrame) -> bool:
+    """Fast path: the columns already have the schema's dtypes (and strings have no missing values)."""
+    for name, col in SCHEMA.items():
+        s = df[name]
+        if col.dtype == "str":
+            if not (pd.api.types.is_string_dtype(s) and s.dtype != object) or s.isna().any():
+                return False
+        elif str(s.dtype) != col.dtype:
+            return False
+    return True
+
+
+def _coerce(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Return ``df`` with exactly the schema's columns, in order, with the schema's dtypes.
+
+    Raises UserError naming the missing columns or the columns whose values do not fit their dtype.
+    """
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"results table {source} lacks columns {', '.join(missing)}; expected the gan-eval schema "
+            f"({', '.join(COLUMNS)})"
+        )
+    if _has_schema(df):
+        return df.loc[:, list(COLUMNS)].reset_index(drop=True)
+    out = {}
+    bad: list[str] = []
+    for name, col in SCHEMA.items():
+        s = df[name]
+        if col.dtype == "str":
+            out[name] = s.astype(object).where(s.notna(), "").astype(str)
+            continue
+        if pd.api.types.is_bool_dtype(s):
+            bad.append(f"{name} (expected {col.dtype}, got booleans)")
+            continue
+        blank = s.isna() | (s.astype(str).str.strip() == "")
+        num = pd.to_numeric(s.where(~blank, None), errors="coerce")
+        if (num.isna() & ~blank).any():
+            example = s[num.isna() & ~blank].iloc[0]
+            bad.append(f"{name} (expected {col.dtype}, got {example!r})")
+            continue
+        if col.dtype == "float64":
+            out[name] = num.astype("float64")
+            continue
+        if (num.dropna() % 1 != 0).any():
+            bad.append(f"{name} (expected integers, got {num[num % 1 != 0].iloc[0]!r})")
+            continue
+        if col.dtype == "int64" and num.isna().any():
+            bad.append(f"{name} (expected int64, got empty values)")
+            continue
+        out[name] = num.astype(col.dtype)
+    if bad:
+        raise UserError(f"results table {source} has columns of the wrong type: {'; '.join(bad)}")
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() == ".parquet"
+
+
+def _require_pyarrow(path: Path) -> None:
+    if importlib.util.find_spec("pyarrow") is None:
+        raise UserError(f"results file {path} is .parquet but pyarrow is not installed; pip install pyarrow")
+
+
+@contextmanager
+def _locked(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Lock the sidecar ``<path>.lock`` (exclusive for writers, shared for readers) until the block ends.
+
+    A reader that cannot create the lock file (read-only folder) reads without it.
+    """
+    lock = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def append_results(df: pd.DataFrame, path: Path | str) -> Path:
+    """Append the rows of ``df`` (results-table schema) to ``path``; create the file when needed.
+
+    CSV: one ``O_APPEND`` write of the rows (with a header when the file is new) under the file lock.
+    Parquet: read, concatenate and atomically replace the file under the lock. Returns ``path``.
+    """
+    path = Path(path)
+    rows = _coerce(df, source="to append")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_parquet(path):
+        _require_pyarrow(path)
+    with _locked(path):
+        if _is_parquet(path):
+            table = pd.concat([_read(path), rows], ignore_index=True) if path.exists() else rows
+            atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False), checksum=False)
+            return path
+        new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            _check_csv_header(path)
+        buf = io.StringIO()
+        rows.to_csv(buf, index=False, header=new, lineterminator="\n")
+        data = buf.getvalue().encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    return path
+
+
+def _check_csv_header(path: Path) -> None:
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split(",")
+    if header != list(COLUMNS):
+        raise UserError(
+            f"results file {path} does not have the gan-eval columns (found {', '.join(header)}); "
+            "append to a new file or fix its header"
+        )
+
+
+def load_results(path: Path | str) -> pd.DataFrame:
+    """Load a results table (CSV, or Parquet when the path ends in ``.parquet``) and check its schema.
+
+    Raises UserError when the file is missing, unreadable, lacks columns or has values of the wrong type.
+    Extra columns are dropped; the columns come back in schema order with the schema's dtypes. Takes a
+    shared lock, so it never sees a half-written append.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file {path} does not exist; run `gan-eval eval ... --results {path}` first")
+    with _locked(path, shared=True):
+        return _read(path)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        if _is_parquet(path):
+            _require_pyarrow(path)
+            raw = pd.read_parquet(io.BytesIO(path.read_bytes()))
+        else:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UserError:
+        raise
+    except Exception as e:  # pandas/pyarrow raise many types for a corrupt file
+        raise UserError(f"results file {path} could not be read as a results table: {e}") from None
+    return _coerce(raw, source=str(path))
+
+
+def check_comparable(df: pd.DataFrame) -> list[str]:
+    """Name what differs between rows that would be compared with each other (rows of the same metric).
+
+    Returns one message per differing column, e.g. ``"protocol differs: pytorch-fid vs tf1"``; empty when
+    all rows are comparable. Differences in ``fingerprint`` alone (e.g. other extractor weights) are
+    reported too.
+    """
+    messages: list[str] = []
+    if df.empty:
+        return messages
+    checked = [c for c in FINGERPRINT_COLUMNS if c != "metric"] + ["fingerprint"]
+    seen: set[str] = set()
+    for _, group in df.groupby("metric", sort=True):
+        for col in checked:
+            if col == "fingerprint" and seen:
+                continue  # a named column already explains the different hashes
+            vals = sorted({str(v) for v in group[col].tolist()})
+            if len(vals) > 1:
+                msg = f"{col} differs: {' vs '.join(vals)}"
+                if msg not in messages:
+                    messages.append(msg)
+                seen.add(col)
+    return messages
