@@ -43,7 +43,9 @@ app = typer.Typer(
 )
 weights_app = typer.Typer(help="Inception weights: fetch, verify, locate, export.", no_args_is_help=True)
 cache_app = typer.Typer(help="The cache of datasets, weights and statistics.", no_args_is_help=True)
-classifier_app = typer.Typer(help="The MNIST classifiers behind `--extractor mnist-lenet`.", no_args_is_help=True)
+classifier_app = typer.Typer(
+    help="The MNIST classifiers behind `--extractor mnist-lenet`.", no_args_is_help=True
+)
 app.add_typer(weights_app, name="weights")
 app.add_typer(cache_app, name="cache")
 app.add_typer(classifier_app, name="classifier")
@@ -51,9 +53,15 @@ app.add_typer(classifier_app, name="classifier")
 DEFAULT_RESULTS = Path("reports/results.csv")
 
 # ----------------------------------------------------------------------------- shared options
-Real = Annotated[str, typer.Option("--real", help="Real set: mnist[:train|:test], a folder, .zip, .npz, or stats.npz.")]
-Fake = Annotated[str, typer.Option("--fake", help="Generated set: ckpt.pt, a folder, .zip, .npz, or pkg.mod:fn.")]
-ExtractorOpt = Annotated[str, typer.Option("--extractor", "-e", help="Feature extractor: inception or mnist-lenet.")]
+Real = Annotated[
+    str, typer.Option("--real", help="Real set: mnist[:train|:test], a folder, .zip, .npz, or stats.npz.")
+]
+Fake = Annotated[
+    str, typer.Option("--fake", help="Generated set: ckpt.pt, a folder, .zip, .npz, or pkg.mod:fn.")
+]
+ExtractorOpt = Annotated[
+    str, typer.Option("--extractor", "-e", help="Feature extractor: inception or mnist-lenet.")
+]
 ProtocolOpt = Annotated[
     str | None, typer.Option("--protocol", help="Preprocessing: pytorch-fid (default), tf1 or clean.")
 ]
@@ -66,11 +74,15 @@ ResultsOpt = Annotated[Path, typer.Option("--results", help="Results table to ap
 NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not append to the results table.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-LimitOpt = Annotated[int | None, typer.Option("--real-limit", help="Seeded subset of the real set (default all).")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--real-limit", help="Seeded subset of the real set (default all).")
+]
 FakeLimitOpt = Annotated[int | None, typer.Option("--fake-limit", help="Seeded subset of a fake image set.")]
 DataRootOpt = Annotated[str | None, typer.Option("--data-root", help="Folder with IDX dataset files.")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Extractor weights file.")]
-RangeOpt = Annotated[str | None, typer.Option("--value-range", help="Value range of float arrays, e.g. -1,1.")]
+RangeOpt = Annotated[
+    str | None, typer.Option("--value-range", help="Value range of float arrays, e.g. -1,1.")
+]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the extractor (long runs, GPU).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute real statistics; do not cache.")]
 ZDimOpt = Annotated[int | None, typer.Option("--z-dim", help="Latent size of a TorchScript generator.")]
@@ -206,10 +218,27 @@ def _eval_command(metrics_default: str, name: str, example: str):
     ) -> None:
         _run_eval(
             _metrics_list(metrics_default),
-            real=real, fake=fake, extractor=extractor, protocol=protocol, n=n, seed=seed, batch_size=batch_size,
-            device=device, precision=precision, real_limit=real_limit, fake_limit=fake_limit, data_root=data_root,
-            weights=weights, value_range=_parse_range(value_range), z_dim=z_dim, bootstrap=bootstrap,
-            compile=compile, use_cache=not no_cache, results=results, no_save=no_save, as_json=as_json,
+            real=real,
+            fake=fake,
+            extractor=extractor,
+            protocol=protocol,
+            n=n,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            real_limit=real_limit,
+            fake_limit=fake_limit,
+            data_root=data_root,
+            weights=weights,
+            value_range=_parse_range(value_range),
+            z_dim=z_dim,
+            bootstrap=bootstrap,
+            compile=compile,
+            use_cache=not no_cache,
+            results=results,
+            no_save=no_save,
+            as_json=as_json,
             progress=not quiet,
         )
 
@@ -218,20 +247,32 @@ def _eval_command(metrics_default: str, name: str, example: str):
 
 
 app.command("fid")(
-    _eval_command("fid", "Frechet Inception Distance (lower is better).",
-                  "gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt")
+    _eval_command(
+        "fid",
+        "Frechet Inception Distance (lower is better).",
+        "gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt",
+    )
 )
 app.command("is")(
-    _eval_command("is", "Inception Score of the generated set (higher is better).",
-                  "gan-eval is --real mnist:test --fake ckpt.pt --extractor mnist-lenet")
+    _eval_command(
+        "is",
+        "Inception Score of the generated set (higher is better).",
+        "gan-eval is --real mnist:test --fake ckpt.pt --extractor mnist-lenet",
+    )
 )
 app.command("kid")(
-    _eval_command("kid", "Kernel Inception Distance, 100 subsets of 1,000 (lower is better).",
-                  "gan-eval kid --real mnist:test --fake samples/ --extractor mnist-lenet")
+    _eval_command(
+        "kid",
+        "Kernel Inception Distance, 100 subsets of 1,000 (lower is better).",
+        "gan-eval kid --real mnist:test --fake samples/ --extractor mnist-lenet",
+    )
 )
 app.command("pr")(
-    _eval_command("pr", "Precision and recall, k=3 (higher is better).",
-                  "gan-eval pr --real mnist:test --fake ckpt.pt --extractor mnist-lenet")
+    _eval_command(
+        "pr",
+        "Precision and recall, k=3 (higher is better).",
+        "gan-eval pr --real mnist:test --fake ckpt.pt --extractor mnist-lenet",
+    )
 )
 
 
@@ -239,7 +280,9 @@ app.command("pr")(
 def eval_cmd(
     real: Real,
     fake: Fake,
-    metrics: Annotated[str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.")] = "fid",
+    metrics: Annotated[
+        str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.")
+    ] = "fid",
     extractor: ExtractorOpt = "inception",
     protocol: ProtocolOpt = None,
     n: NOpt = 10_000,
@@ -267,10 +310,27 @@ def eval_cmd(
     """
     _run_eval(
         _metrics_list(metrics),
-        real=real, fake=fake, extractor=extractor, protocol=protocol, n=n, seed=seed, batch_size=batch_size,
-        device=device, precision=precision, real_limit=real_limit, fake_limit=fake_limit, data_root=data_root,
-        weights=weights, value_range=_parse_range(value_range), z_dim=z_dim, bootstrap=bootstrap,
-        compile=compile, use_cache=not no_cache, results=results, no_save=no_save, as_json=as_json,
+        real=real,
+        fake=fake,
+        extractor=extractor,
+        protocol=protocol,
+        n=n,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        real_limit=real_limit,
+        fake_limit=fake_limit,
+        data_root=data_root,
+        weights=weights,
+        value_range=_parse_range(value_range),
+        z_dim=z_dim,
+        bootstrap=bootstrap,
+        compile=compile,
+        use_cache=not no_cache,
+        results=results,
+        no_save=no_save,
+        as_json=as_json,
         progress=not quiet,
     )
 
@@ -288,7 +348,9 @@ def stats_cmd(
     precision: PrecisionOpt = "fp32",
     data_root: DataRootOpt = None,
     weights: WeightsOpt = None,
-    compact: Annotated[bool, typer.Option("--compact", help="Store sigma as a float32 upper triangle.")] = False,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="Store sigma as a float32 upper triangle.")
+    ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -299,8 +361,18 @@ def stats_cmd(
     from gan_eval.pipeline import compute_stats_file
 
     info = compute_stats_file(
-        source, out, extractor=extractor, protocol=protocol, limit=limit, seed=seed, batch_size=batch_size,
-        device=device, precision=precision, data_root=data_root, weights=weights, compact=compact,
+        source,
+        out,
+        extractor=extractor,
+        protocol=protocol,
+        limit=limit,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        data_root=data_root,
+        weights=weights,
+        compact=compact,
         progress=not quiet,
     )
     _emit(info, as_json, [{"file": str(out), "n": info["n"], "dim": info["dim"], "key": info["key"][:16]}])
@@ -331,9 +403,19 @@ def compare_cmd(
     from gan_eval.compare import compare_checkpoints
 
     table = compare_checkpoints(
-        checkpoints, real=real, metrics=_metrics_list(metrics), extractor=extractor, protocol=protocol, n=n,
-        seed=seed, batch_size=batch_size, device=device, precision=precision, bootstrap=bootstrap,
-        results=None if no_save else results, progress=not quiet,
+        checkpoints,
+        real=real,
+        metrics=_metrics_list(metrics),
+        extractor=extractor,
+        protocol=protocol,
+        n=n,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        bootstrap=bootstrap,
+        results=None if no_save else results,
+        progress=not quiet,
     )
     _emit(table.as_dict(), as_json, table.rows, title=f"checkpoints vs {real} (ranked by {table.primary})")
     if not as_json:
@@ -343,7 +425,9 @@ def compare_cmd(
 @app.command("report")
 def report_cmd(
     results: Annotated[Path, typer.Option("--results", help="Results table.")] = DEFAULT_RESULTS,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path("reports/report.md"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path(
+        "reports/report.md"
+    ),
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
     gate: Annotated[Path | None, typer.Option("--gate", help="Gate config to show verdicts for.")] = None,
     samples: Annotated[bool, typer.Option(help="Draw a sample grid per checkpoint.")] = True,
@@ -361,8 +445,12 @@ def report_cmd(
 @app.command("gate")
 def gate_cmd(
     config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
-    results: Annotated[Path | None, typer.Option("--results", help="Gate the latest rows of this table.")] = None,
-    fake: Annotated[str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Gate the latest rows of this table.")
+    ] = None,
+    fake: Annotated[
+        str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")
+    ] = None,
     real: Annotated[str, typer.Option("--real", help="Real set when --fake is given.")] = "mnist",
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
@@ -375,8 +463,16 @@ def gate_cmd(
     """
     from gan_eval.reporting.gate_runner import run_gate
 
-    passed = run_gate(config, results=results, fake=fake, real=real, run=run, junit=junit, as_json=as_json,
-                      progress=not quiet)
+    passed = run_gate(
+        config,
+        results=results,
+        fake=fake,
+        real=real,
+        run=run,
+        junit=junit,
+        as_json=as_json,
+        progress=not quiet,
+    )
     if not passed:
         raise GateFailed("quality gate failed")
 
@@ -385,12 +481,18 @@ def gate_cmd(
 def train_cmd(
     config: Annotated[Path, typer.Option("--config", help="Training TOML, e.g. configs/train/mlp_gan.toml.")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the config's epochs.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")
+    ] = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
+    ] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", help="mnist or fashion-mnist.")] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")] = 0,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")
+    ] = 0,
     results: ResultsOpt = DEFAULT_RESULTS,
     quiet: QuietOpt = False,
 ) -> None:
@@ -400,8 +502,18 @@ def train_cmd(
     """
     from gan_eval.train.cli_support import train_from_cli
 
-    last = train_from_cli(config, epochs=epochs, out=out, device=device, seed=seed, resume=resume,
-                          dataset=dataset, eval_every=eval_every, results=results, progress=not quiet)
+    last = train_from_cli(
+        config,
+        epochs=epochs,
+        out=out,
+        device=device,
+        seed=seed,
+        resume=resume,
+        dataset=dataset,
+        eval_every=eval_every,
+        results=results,
+        progress=not quiet,
+    )
     print(last)
 
 
@@ -534,8 +646,9 @@ def cache_clear(
 def classifier_train(
     dataset: Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")] = "mnist",
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write.")] = Path("mnist_lenet.pt"),
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (default: the shipped recipe).")]
-    = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Training epochs (default: the shipped recipe).")
+    ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     quiet: QuietOpt = False,

@@ -1,0 +1,568 @@
+"""The one place that glues the stages: sources -> extractor -> statistics -> metrics -> result.
+
+``evaluate(real=..., fake=..., metrics=[...])`` makes one pass over each image set, however many metrics are
+asked for, and returns an :class:`EvalResult` (values, stds, confidence intervals, fingerprint) that the
+results table, reports and gates consume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_eval import __version__
+from gan_eval.data import Source, parse_source
+from gan_eval.data.base import subset_indices
+from gan_eval.data.spec import is_stats_file
+from gan_eval.errors import UserError
+from gan_eval.features import Extractor, build_extractor
+from gan_eval.metrics.registry import STD_OF, get_metric
+from gan_eval.stats import FeatureStats, Moments, load_moments, save_moments
+from gan_eval.stats.cache import load_cached, save_cached, stats_key
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+DEFAULT_PROTOCOL = {"inception": "pytorch-fid"}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that decides an evaluation. Field names match the CLI options."""
+
+    real: str
+    fake: str
+    metrics: tuple[str, ...] = ("fid",)
+    extractor: str = "inception"
+    protocol: str | None = None  # None: the extractor's default
+    n: int = 10_000  # samples drawn from a generator source
+    real_limit: int | None = None  # seeded subset of the real set (None: the whole split)
+    fake_limit: int | None = None  # seeded subset of a fake image set
+    seed: int = 0  # generator noise and subset seed
+    batch_size: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    weights: str | None = None
+    data_root: str | None = None
+    value_range: tuple[float, float] | None = None
+    use_cache: bool = True
+    max_real_features: int = 10_000  # real features kept for kid/pr/dc (seeded subset)
+    bootstrap: int = 0  # bootstrap resamples of the generated set for confidence intervals (0: none)
+    compile: bool = False
+    use_ema: bool = True
+    z_dim: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class EvalResult:
+    values: dict[str, float]
+    stds: dict[str, float]
+    cis: dict[str, tuple[float, float]]
+    fingerprint: dict[str, Any]
+    n_real: dict[str, int]  # per metric key: how many real samples it used
+    n_fake: int
+    duration_s: float
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    class_counts: np.ndarray | None = None  # argmax histogram of the fake logits (mode collapse check)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class_counts"] = None if self.class_counts is None else self.class_counts.tolist()
+        return d
+
+
+@dataclass
+class Extracted:
+    """What one pass over a source gives: float64 moments, kept features [K, D], logits [M, C]."""
+
+    stats: FeatureStats | None
+    mu: np.ndarray
+    sigma: np.ndarray | None
+    n: int
+    features: np.ndarray | None
+    logits: np.ndarray | None
+    from_cache: bool = False
+
+
+# ----------------------------------------------------------------------------- devices and precision
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise UserError(f"--device {device}: expected auto, cpu or cuda[:k]")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def precision_context(precision: str, device: torch.device) -> Iterator[None]:
+    """fp32: exact (TF32 off); tf32: TF32 matmuls/convs on CUDA; bf16: autocast to bfloat16."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        if precision == "bf16":
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def default_batch_size(extractor: Extractor, device: torch.device) -> int:
+    if extractor.name == "inception":
+        return 256 if device.type == "cuda" else 32
+    return 1000
+
+
+# ----------------------------------------------------------------------------- progress
+def _progress(total: int, label: str, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+# ----------------------------------------------------------------------------- feature extraction
+def extract(
+    source: Source,
+    extractor: Extractor,
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int | None = None,
+    keep_features: int | None = 0,
+    keep_logits: bool = False,
+    subset_seed: int = 0,
+    progress: bool = True,
+    label: str = "features",
+) -> Extracted:
+    """One pass of ``extractor`` over ``source``.
+
+    Args:
+        keep_features: 0 keeps none; None keeps all; k keeps a seeded subset of k feature rows (float32 [k, D]).
+        keep_logits: keep the logits of every image (float32 [N, C]); needs an extractor with a classifier head.
+    Returns float64 moments over all N images plus what was kept.
+    """
+    n_total = len(source)
+    if n_total == 0:
+        raise UserError(f"{source.spec}: no images")
+    bs = batch_size or default_batch_size(extractor, device)
+    keep_idx: np.ndarray | None
+    if keep_features == 0:
+        keep_mask = None
+    else:
+        keep_idx = subset_indices(n_total, keep_features, subset_seed) if keep_features else None
+        keep_mask = np.ones(n_total, bool) if keep_idx is None else np.isin(np.arange(n_total), keep_idx)
+    stats = FeatureStats(extractor.feature_dim)
+    kept: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    seen = 0
+    t0 = time.perf_counter()
+    with _progress(n_total, label, progress and n_total > bs) as bar, torch.inference_mode():
+        task = bar.add_task(label, total=n_total, rate="") if bar is not None else None
+        for batch in source.batches(bs):
+            x = batch.to(device, non_blocking=True)
+            with precision_context(precision, device):
+                out = extractor(x)
+            feats = out["features"].float()
+            stats.update(feats)
+            f_np = feats.cpu().numpy()
+            if keep_mask is not None:
+                sel = keep_mask[seen : seen + len(f_np)]
+                if sel.any():
+                    kept.append(f_np[sel])
+            if keep_logits:
+                logits.append(out["logits"].float().cpu().numpy())
+            seen += len(f_np)
+            if bar is not None:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task, advance=len(f_np), rate=f"{rate:,.0f} img/s")
+    if seen != n_total:
+        raise RuntimeError(f"{source.spec}: expected {n_total} images, got {seen}")
+    return Extracted(
+        stats=stats,
+        mu=stats.mean(),
+        sigma=stats.cov() if seen > 1 else None,
+        n=seen,
+        features=np.concatenate(kept) if kept else None,
+        logits=np.concatenate(logits) if logits else None,
+    )
+
+
+# ----------------------------------------------------------------------------- the real set (cached)
+def real_stats_key(source: Source, extractor: Extractor, precision: str) -> dict[str, Any]:
+    return {
+        "source": source.identity,
+        "n": len(source),
+        **extractor.fingerprint(),
+        "precision": precision,
+    }
+
+
+def real_statistics(
+    source: Source,
+    extractor: Extractor,
+    *,
+    device: torch.device,
+    precision: str,
+    batch_size: int | None,
+    need_features: int | None,
+    need_logits: bool,
+    use_cache: bool,
+    seed: int,
+    progress: bool,
+) -> Extracted:
+    """Statistics of the real set, from the cache (or the shipped statistics) when an entry exists.
+
+    The moments are keyed by :func:`real_stats_key`; an entry that also holds a seeded subset of the features
+    (for kid/pr/dc) is keyed additionally by the subset size and seed.
+    """
+    base = real_stats_key(source, extractor, precision)
+    extra = {"kept_features": need_features, "subset_seed": seed} if need_features or need_logits else {}
+    key = stats_key({**base, **extra})
+    if use_cache:
+        hit = load_cached(key, need_features=bool(need_features), need_logits=need_logits)
+        if hit is not None:
+            m = hit.moments
+            return Extracted(None, m.mu, m.sigma, int(m.n or 0), hit.features, hit.logits, from_cache=True)
+    ex = extract(
+        source,
+        extractor,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        keep_features=need_features or 0,
+        keep_logits=need_logits,
+        subset_seed=seed,
+        progress=progress,
+        label=f"real {source.spec}",
+    )
+    if use_cache and ex.sigma is not None:
+        moments = Moments(ex.mu, ex.sigma, ex.n, {**base, **extra, "spec": source.spec})
+        save_cached(key, moments, features=ex.features, logits=ex.logits)
+        if extra:  # the moments alone also serve later FID-only runs
+            save_cached(stats_key(base), Moments(ex.mu, ex.sigma, ex.n, {**base, "spec": source.spec}))
+    return ex
+
+
+def _load_stats_file(path: str) -> Extracted:
+    m = load_moments(path)
+    return Extracted(None, m.mu, m.sigma, int(m.n or 0), None, None, from_cache=True)
+
+
+def compute_stats_file(
+    spec: str,
+    out: os.PathLike | str,
+    *,
+    extractor: str = "inception",
+    protocol: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    data_root: str | None = None,
+    weights: str | None = None,
+    compact: bool = False,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """``gan-eval stats``: moments of an image set written to ``out`` (usable as ``--real out.npz``).
+
+    The file's metadata records the cache key fields, so a file written into ``gan_eval/assets/stats`` under its
+    key's name is found by every later evaluation of the same set (that is how the shipped MNIST statistics
+    are made: ``gan-eval stats mnist:test --compact -o src/gan_eval/assets/stats/ --ship``).
+    """
+    cfg = EvalConfig(
+        real=spec,
+        fake=spec,
+        extractor=extractor,
+        protocol=protocol,
+        real_limit=limit,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        data_root=data_root,
+        weights=weights,
+        use_cache=use_cache,
+        progress=progress,
+    )
+    dev = resolve_device(device)
+    ext = build_for(cfg, dev)
+    src = parse_source(spec, data_root=data_root, limit=limit, seed=seed)
+    ex = real_statistics(
+        src,
+        ext,
+        device=dev,
+        precision=precision,
+        batch_size=batch_size,
+        need_features=0,
+        need_logits=False,
+        use_cache=use_cache,
+        seed=seed,
+        progress=progress,
+    )
+    if ex.sigma is None:
+        raise UserError(f"{spec}: statistics need at least 2 images, got {ex.n}")
+    fields = real_stats_key(src, ext, precision)
+    key = stats_key(fields)
+    meta = {
+        **fields,
+        "spec": spec,
+        "gan_eval_version": __version__,
+        "torch_version": torch.__version__,
+        "command": "gan-eval " + " ".join(sys.argv[1:]) if sys.argv and "gan-eval" in sys.argv[0] else "",
+    }
+    out_path = Path(out)
+    if out_path.is_dir():
+        out_path = save_cached(key, Moments(ex.mu, ex.sigma, ex.n, meta), folder=out_path, compact=compact)
+    else:
+        save_moments(out_path, Moments(ex.mu, ex.sigma, ex.n, {**meta, "key": key}), compact=compact)
+    return {"path": str(out_path), "n": ex.n, "dim": int(ex.mu.shape[0]), "key": key, "cached": ex.from_cache}
+
+
+# ----------------------------------------------------------------------------- evaluate
+def _fingerprint(
+    cfg: EvalConfig, extractor: Extractor, device: torch.device, n_fake: int, real_id: str
+) -> dict:
+    fp = {
+        **extractor.fingerprint(),
+        "real": real_id,
+        "n_fake": n_fake,
+        "seed": cfg.seed,
+        "precision": cfg.precision,
+        "device": device.type,
+        "gan_eval_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+    }
+    fp["fingerprint"] = hashlib.sha256(
+        json.dumps(
+            {
+                k: fp[k]
+                for k in ("extractor", "protocol", "weights_sha256", "real", "n_fake", "seed", "precision")
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    return fp
+
+
+def build_for(cfg: EvalConfig, device: torch.device) -> Extractor:
+    options: dict[str, Any] = {"device": str(device)}
+    protocol = cfg.protocol or DEFAULT_PROTOCOL.get(cfg.extractor)
+    if protocol is not None:
+        options["protocol"] = protocol
+    if cfg.weights is not None:
+        options["weights"] = cfg.weights
+    ext = build_extractor(cfg.extractor, **options).to(device).eval()
+    if cfg.extractor == "inception":  # channels_last: 1.5x faster on CPU, same features to 1e-5
+        ext = ext.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        ext = torch.compile(ext)  # type: ignore[assignment]
+    return ext
+
+
+def evaluate(
+    real: str | None = None,
+    fake: str | None = None,
+    metrics: Sequence[str] = ("fid",),
+    *,
+    config: EvalConfig | None = None,
+    extractor_module: Extractor | None = None,
+    fake_source: Source | None = None,
+    **options: Any,
+) -> EvalResult:
+    """Compute several metrics from one pass over the real and the fake images.
+
+    Example::
+
+        r = gan_eval.evaluate(real="mnist", fake="runs/mlp/ckpt_epoch_020.pt",
+                              metrics=["fid", "is", "kid", "pr"], extractor="mnist-lenet")
+        r.values["fid"], r.fingerprint
+    """
+    if config is None:
+        if real is None or fake is None:
+            raise UserError("evaluate needs real= and fake=")
+        config = EvalConfig(real=real, fake=fake, metrics=tuple(metrics), **options)
+    cfg = config
+    t0 = time.perf_counter()
+    specs = [get_metric(m) for m in cfg.metrics]
+    device = resolve_device(cfg.device)
+    ext = extractor_module if extractor_module is not None else build_for(cfg, device)
+    if ext.name in ("inception",) and device.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    need_logits = any("logits" in s.needs for s in specs)
+    need_features = any("features" in s.needs for s in specs)
+    if need_logits and ext.num_classes is None:
+        raise UserError(
+            f"the {ext.name} weights in use have no classifier head, so the Inception Score cannot be computed "
+            "(get the full weights with `gan-eval weights fetch` online, or use --extractor mnist-lenet)"
+        )
+
+    # fake first: a broken checkpoint should fail before minutes are spent on the real set
+    fsrc = fake_source or parse_source(
+        cfg.fake,
+        data_root=cfg.data_root,
+        limit=cfg.fake_limit,
+        seed=cfg.seed,
+        value_range=cfg.value_range,
+        n=cfg.n,
+        sample_seed=cfg.seed,
+        device=str(device),
+        use_ema=cfg.use_ema,
+        z_dim=cfg.z_dim,
+        batch_size=cfg.batch_size or 500,
+    )
+    fake_ex = extract(
+        fsrc,
+        ext,
+        device=device,
+        precision=cfg.precision,
+        batch_size=cfg.batch_size,
+        keep_features=None if (need_features or cfg.bootstrap) else 0,
+        keep_logits=need_logits,
+        subset_seed=cfg.seed,
+        progress=cfg.progress,
+        label=f"fake {cfg.fake}",
+    )
+    if is_stats_file(cfg.real):
+        if need_features:
+            raise UserError(
+                f"{cfg.real}: a statistics file holds no features; kid, pr and dc need a real image set"
+            )
+        real_ex = _load_stats_file(cfg.real)
+        real_id = f"stats:{hashlib.sha256(open(cfg.real, 'rb').read()).hexdigest()[:16]}"
+    else:
+        rsrc = parse_source(
+            cfg.real,
+            data_root=cfg.data_root,
+            limit=cfg.real_limit,
+            seed=cfg.seed,
+            value_range=cfg.value_range,
+        )
+        need_real_logits = False
+        real_ex = real_statistics(
+            rsrc,
+            ext,
+            device=device,
+            precision=cfg.precision,
+            batch_size=cfg.batch_size,
+            need_features=cfg.max_real_features if need_features else 0,
+            need_logits=need_real_logits,
+            use_cache=cfg.use_cache,
+            seed=cfg.seed,
+            progress=cfg.progress,
+        )
+        real_id = rsrc.identity
+
+    values: dict[str, float] = {}
+    stds: dict[str, float] = {}
+    n_real: dict[str, int] = {}
+    diagnostics: dict[str, Any] = {"real_from_cache": real_ex.from_cache}
+    std_key_of = {std: value for value, std in STD_OF.items()}
+    for spec in specs:
+        out = run_metric(spec, real_ex, fake_ex)
+        for k, v in out.items():
+            if k in std_key_of:
+                stds[std_key_of[k]] = float(v)
+            elif k in spec.keys:
+                values[k] = float(v)
+                n_real[k] = (
+                    0
+                    if not spec.needs_real
+                    else real_ex.n
+                    if "stats" in spec.needs
+                    else 0
+                    if real_ex.features is None
+                    else len(real_ex.features)
+                )
+            else:
+                diagnostics[k] = v.item() if isinstance(v, np.generic) else v
+    cis: dict[str, tuple[float, float]] = {}
+    if cfg.bootstrap and fake_ex.features is not None:
+        cis = bootstrap_cis(specs, real_ex, fake_ex, cfg.bootstrap, cfg.seed)
+    counts = None
+    if fake_ex.logits is not None:
+        counts = np.bincount(fake_ex.logits.argmax(1), minlength=fake_ex.logits.shape[1])
+    return EvalResult(
+        values=values,
+        stds=stds,
+        cis=cis,
+        fingerprint=_fingerprint(cfg, ext, device, fake_ex.n, real_id),
+        n_real=n_real,
+        n_fake=fake_ex.n,
+        duration_s=time.perf_counter() - t0,
+        diagnostics=diagnostics,
+        class_counts=counts,
+    )
+
+
+def run_metric(spec: Any, real: Extracted, fake: Extracted) -> dict[str, Any]:
+    """Call one metric with what it needs from the two passes (``Extracted`` has mu/sigma/n/features/logits)."""
+    return spec.compute(real if spec.needs_real else None, fake)
+
+
+def bootstrap_cis(specs, real_ex: Extracted, fake_ex: Extracted, b: int, seed: int, level: float = 0.95):
+    """Percentile bootstrap over the generated samples (resampled with replacement), real set fixed."""
+    assert fake_ex.features is not None
+    rng = np.random.default_rng(seed + 1)
+    n = fake_ex.n
+    draws: dict[str, list[float]] = {}
+    for _ in range(b):
+        idx = rng.integers(0, n, size=n)
+        feats = fake_ex.features[idx]
+        st = FeatureStats(feats.shape[1])
+        st.update(feats)
+        boot = Extracted(
+            st, st.mean(), st.cov(), n, feats, None if fake_ex.logits is None else fake_ex.logits[idx]
+        )
+        for spec in specs:
+            for k, v in run_metric(spec, real_ex, boot).items():
+                if k in spec.keys and k not in STD_OF.values():
+                    draws.setdefault(k, []).append(float(v))
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in draws.items()}
+
+
+def environment() -> dict[str, str]:
+    return {
+        "gan_eval": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_threads": str(torch.get_num_threads()),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+__all__ = ["EvalConfig", "EvalResult", "evaluate", "extract", "replace", "environment"]

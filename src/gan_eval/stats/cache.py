@@ -1,0 +1,99 @@
+"""On-disk cache of real-set statistics.
+
+An entry is keyed by a sha256 of *everything* that changes the numbers: the source identity (which holds the
+content hash, subset size and seed), the extractor, its weights' sha256, protocol and feature dimension, the
+precision, and the statistics format version. It is a statistics file (``save_moments``: mu float64 [D],
+sigma float64 [D, D], n, metadata) plus, when a metric needed them, ``<key>.features.npz`` with a seeded subset
+of the features float32 [K, D] and the logits float32 [M, C]. Files are written atomically with a sha256
+sidecar (``gan_eval.cache``); a corrupt entry is removed and recomputed.
+
+Shipped entries (``gan_eval/assets/stats/<key>.npz``, produced by ``gan-eval stats --ship``) are looked up by the
+same key, so the first FID against MNIST does not spend an hour of CPU on the real set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan_eval import cache
+from gan_eval.stats.feature_stats import FORMAT_VERSION, Moments, load_moments, save_moments
+
+
+def stats_key(fields: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``fields`` plus the statistics format version."""
+    payload = json.dumps({**fields, "stats_format": FORMAT_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class CachedStats:
+    moments: Moments
+    features: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    path: Path | None = None
+
+
+def shipped_stats_dir() -> Path:
+    return Path(str(resources.files("gan_eval") / "assets" / "stats"))
+
+
+def entry_name(key: str) -> str:
+    return f"{key[:32]}.npz"
+
+
+def _extras_path(path: Path) -> Path:
+    return path.with_name(path.name[: -len(".npz")] + ".features.npz")
+
+
+def load_cached(key: str, *, need_features: bool = False, need_logits: bool = False) -> CachedStats | None:
+    """The cached (or shipped) entry for ``key``, or None. An entry lacking requested extras counts as a miss."""
+    for folder, check in ((cache.cache_dir("stats"), True), (shipped_stats_dir(), False)):
+        path = folder / entry_name(key)
+        if (cache.verified(path) if check else (path if path.is_file() else None)) is None:
+            continue
+        entry = CachedStats(load_moments(path), path=path)
+        if need_features or need_logits:
+            extras = _extras_path(path)
+            if (cache.verified(extras) if check else (extras if extras.is_file() else None)) is None:
+                continue
+            with np.load(extras, allow_pickle=False) as z:
+                entry.features = z["features"] if "features" in z.files else None
+                entry.logits = z["logits"] if "logits" in z.files else None
+            if (need_features and entry.features is None) or (need_logits and entry.logits is None):
+                continue
+        return entry
+    return None
+
+
+def save_cached(
+    key: str,
+    moments: Moments,
+    *,
+    features: np.ndarray | None = None,
+    logits: np.ndarray | None = None,
+    folder: Path | None = None,
+    compact: bool = False,
+) -> Path:
+    """Write an entry atomically into the cache (or ``folder``); returns the statistics file's path."""
+    path = (folder or cache.cache_dir("stats")) / entry_name(key)
+    save_moments(
+        path, Moments(moments.mu, moments.sigma, moments.n, {**moments.metadata, "key": key}), compact=compact
+    )
+    if features is not None or logits is not None:
+        arrays = {
+            k: v.astype(np.float32) for k, v in (("features", features), ("logits", logits)) if v is not None
+        }
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
+
+        cache.atomic_write(_extras_path(path), write)
+    return path

@@ -1,0 +1,101 @@
+"""The pipeline glue with the dummy extractor (tests/conftest.py): one pass, cache, stats files, errors."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import gan_eval
+from gan_eval.errors import UserError
+from gan_eval.pipeline import EvalConfig, compute_stats_file, evaluate
+
+
+@pytest.fixture
+def sets(tmp_path, rng):
+    real = rng.integers(0, 256, size=(300, 1, 16, 16), dtype=np.uint8)
+    fake = np.clip(real[:200].astype(int) + rng.integers(-60, 60, size=(200, 1, 16, 16)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "real.npz", images=real)
+    np.savez(tmp_path / "fake.npz", images=fake)
+    return str(tmp_path / "real.npz"), str(tmp_path / "fake.npz")
+
+
+def _fid_reference(a, b):
+    """float64 scipy sqrtm reference (pytorch-fid's formula)."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def _features(path):
+    import torch
+
+    from gan_eval.features import build_extractor
+
+    x = torch.from_numpy(np.load(path)["images"])
+    return build_extractor("dummy")(x)["features"].double().numpy()
+
+
+def test_one_pass_several_metrics_match_references(sets, tmp_cache):
+    real, fake = sets
+    r = gan_eval.evaluate(real=real, fake=fake, metrics=["fid", "is", "kid", "pr", "dc"], extractor="dummy",
+                          progress=False)
+    assert set(r.values) == {"fid", "is_mean", "kid_mean", "precision", "recall", "density", "coverage"}
+    assert set(r.stds) == {"is_mean", "kid_mean"}
+    ref = _fid_reference(_features(real), _features(fake))
+    assert r.values["fid"] == pytest.approx(ref, rel=1e-6)
+    assert r.n_fake == 200 and r.n_real["fid"] == 300 and r.n_real["is_mean"] == 0
+    assert r.fingerprint["extractor"] == "dummy" and len(r.fingerprint["fingerprint"]) == 16
+    assert r.class_counts is not None and r.class_counts.sum() == 200
+
+
+def test_real_statistics_are_cached(sets, tmp_cache, monkeypatch):
+    real, fake = sets
+    first = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
+    assert first.diagnostics["real_from_cache"] is False
+    import gan_eval.pipeline as pl
+
+    calls = []
+    original = pl.extract
+    monkeypatch.setattr(pl, "extract", lambda src, *a, **k: calls.append(src.spec) or original(src, *a, **k))
+    second = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
+    assert second.diagnostics["real_from_cache"] is True
+    assert calls == [fake]  # the real set was not extracted again
+    assert second.values == first.values
+    # FID alone is served by the same pass too
+    third = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False)
+    assert third.diagnostics["real_from_cache"] is True and third.values["fid"] == first.values["fid"]
+
+
+def test_stats_file_round_trip(sets, tmp_cache, tmp_path):
+    real, fake = sets
+    info = compute_stats_file(real, tmp_path / "real_stats.npz", extractor="dummy", progress=False)
+    assert info["n"] == 300 and info["dim"] == 16
+    a = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False, use_cache=False)
+    b = evaluate(real=info["path"], fake=fake, metrics=["fid"], extractor="dummy", progress=False)
+    assert b.values["fid"] == pytest.approx(a.values["fid"], rel=1e-12)
+    with pytest.raises(UserError, match="holds no features"):
+        evaluate(real=info["path"], fake=fake, metrics=["kid"], extractor="dummy", progress=False)
+
+
+def test_bootstrap_intervals_bracket_the_value(sets, tmp_cache):
+    real, fake = sets
+    r = evaluate(config=EvalConfig(real=real, fake=fake, metrics=("fid", "pr"), extractor="dummy", bootstrap=20,
+                                   progress=False))
+    lo, hi = r.cis["fid"]
+    assert lo < hi and set(r.cis) == {"fid", "precision", "recall"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"metrics": ["nope"]}, "unknown metric"),
+        ({"extractor": "nope"}, "unknown extractor"),
+        ({"precision": "fp8"}, "--precision"),
+        ({"device": "tpu"}, "--device"),
+    ],
+)
+def test_bad_options(sets, tmp_cache, kwargs, message):
+    real, fake = sets
+    opts = {"metrics": ["fid"], "extractor": "dummy", "progress": False, **kwargs}
+    with pytest.raises(UserError, match=message):
+        evaluate(real=real, fake=fake, **opts)
