@@ -147,7 +147,7 @@ def _fmt(v: Any) -> str:
 
 
 def _run_eval(metrics: tuple[str, ...], **kw: Any):
-    from gan_eval.pipeline import EvalConfig, evaluate
+    from gan_eval.pipeline import EvalConfig, evaluate, result_rows
 
     results: Path = kw.pop("results")
     no_save: bool = kw.pop("no_save")
@@ -156,7 +156,7 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
     res = evaluate(config=cfg)
     rows_df = None
     if not no_save:
-        from gan_eval.results import append_results, result_rows
+        from gan_eval.results import append_results
 
         rows_df = result_rows(res, cfg)
         append_results(rows_df, results)
@@ -391,6 +391,7 @@ def compare_cmd(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 50,
+    run_id: Annotated[str, typer.Option("--run", help="run_id recorded in the results table.")] = "",
     results: ResultsOpt = DEFAULT_RESULTS,
     no_save: NoSaveOpt = False,
     as_json: JsonOpt = False,
@@ -400,7 +401,7 @@ def compare_cmd(
 
     Example: `gan-eval compare runs/mlp/ckpt_*.pt --real mnist --metrics fid,kid`
     """
-    from gan_eval.compare import compare_checkpoints
+    from gan_eval.pipeline import compare_checkpoints
 
     table = compare_checkpoints(
         checkpoints,
@@ -425,56 +426,90 @@ def compare_cmd(
 @app.command("report")
 def report_cmd(
     results: Annotated[Path, typer.Option("--results", help="Results table.")] = DEFAULT_RESULTS,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path(
-        "reports/report.md"
-    ),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path("reports/report.md"),
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
-    gate: Annotated[Path | None, typer.Option("--gate", help="Gate config to show verdicts for.")] = None,
-    samples: Annotated[bool, typer.Option(help="Draw a sample grid per checkpoint.")] = True,
+    gate_config: Annotated[Path | None, typer.Option("--gate-config", help="Show these gates' verdicts.")] = None,
+    samples: Annotated[
+        bool, typer.Option("--samples/--no-samples", help="Sample grid + class histogram per checkpoint.")
+    ] = True,
+    title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
-    """Write a Markdown report (tables, plots, sample grids) from the results table.
+    """Write a Markdown report (tables, metric-vs-epoch plots, sample grids, class histograms).
 
     Example: `gan-eval report --results reports/results.csv --run mlp -o reports/mlp.md`
     """
-    from gan_eval.reporting.build import build_report
+    import tempfile
 
-    path = build_report(results, out, run=run, gate_config=gate, sample_grids=samples)
+    from gan_eval.reporting import write_report
+    from gan_eval.results import load_results
+
+    df = load_results(results)
+    if run is not None and not (df["run_id"] == run).any():
+        raise UserError(f"{results}: no rows with run_id {run!r}")
+    grids: dict[str, Path] = {}
+    hists: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="gan-eval-report-") as tmp:
+        if samples:
+            from gan_eval.pipeline import report_assets
+
+            rows = df if run is None else df[df["run_id"] == run]
+            cks = sorted({c for c in rows["checkpoint"].tolist() if c})
+            grids, hists = report_assets(cks, Path(tmp))
+        path = write_report(df, out, run=run, gate_config=gate_config, sample_grids=grids,
+                            class_histograms=hists, title=title)
     print(path)
 
 
 @app.command("gate")
 def gate_cmd(
     config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
-    results: Annotated[
-        Path | None, typer.Option("--results", help="Gate the latest rows of this table.")
-    ] = None,
-    fake: Annotated[
-        str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")
-    ] = None,
+    results: Annotated[Path | None, typer.Option("--results", help="Gate the latest rows of this table.")] = None,
+    fake: Annotated[str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")] = None,
     real: Annotated[str, typer.Option("--real", help="Real set when --fake is given.")] = "mnist",
+    metrics: Annotated[str, typer.Option("--metrics", "-m", help="Metrics to compute with --fake.")] = "fid,is",
+    extractor: ExtractorOpt = "mnist-lenet",
+    n: NOpt = 10_000,
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    save_baseline: Annotated[
+        Path | None, typer.Option("--save-baseline", help="Store the gated values as a baseline JSON.")
+    ] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Check metrics against thresholds; exit 1 when a gate fails.
+    """Check metrics against absolute and regression thresholds; exit 1 when a gate fails.
 
     Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
     """
-    from gan_eval.reporting.gate_runner import run_gate
+    from gan_eval.reporting import gates
 
-    passed = run_gate(
-        config,
-        results=results,
-        fake=fake,
-        real=real,
-        run=run,
-        junit=junit,
-        as_json=as_json,
-        progress=not quiet,
-    )
-    if not passed:
-        raise GateFailed("quality gate failed")
+    cfg = gates.load_gate_config(config)
+    if (results is None) == (fake is None):
+        raise UserError("gate needs exactly one of --results TABLE or --fake CHECKPOINT")
+    if fake is not None:
+        from gan_eval.pipeline import EvalConfig, evaluate, result_rows
+
+        ecfg = EvalConfig(real=real, fake=fake, metrics=_metrics_list(metrics), extractor=extractor, n=n,
+                          bootstrap=20, progress=not quiet)
+        df = result_rows(evaluate(config=ecfg), ecfg)
+    else:
+        from gan_eval.results import load_results
+
+        assert results is not None
+        df = load_results(results)
+    outcome = gates.run_gates(cfg, df, run=run)
+    if save_baseline is not None:
+        gates.save_baseline(*gates.select_evaluation(df, run=run), save_baseline)
+    if junit is not None:
+        gates.write_junit(outcome, junit)
+    gates.append_github_summary(outcome)
+    if as_json:
+        from dataclasses import asdict
+
+        _emit([{**asdict(r), "status": r.status} for r in outcome], True)
+    else:
+        print(gates.gate_table(outcome))
+    gates.raise_if_failed(outcome)
 
 
 @app.command("train")

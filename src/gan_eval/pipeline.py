@@ -316,8 +316,8 @@ def compute_stats_file(
         progress=progress,
     )
     dev = resolve_device(device)
+    src = parse_source(spec, data_root=data_root, limit=limit, seed=seed)  # bad specs fail before any model
     ext = build_for(cfg, dev)
-    src = parse_source(spec, data_root=data_root, limit=limit, seed=seed)
     ex = real_statistics(
         src,
         ext,
@@ -417,18 +417,10 @@ def evaluate(
     t0 = time.perf_counter()
     specs = [get_metric(m) for m in cfg.metrics]
     device = resolve_device(cfg.device)
-    ext = extractor_module if extractor_module is not None else build_for(cfg, device)
-    if ext.name in ("inception",) and device.type == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
     need_logits = any("logits" in s.needs for s in specs)
     need_features = any("features" in s.needs for s in specs)
-    if need_logits and ext.num_classes is None:
-        raise UserError(
-            f"the {ext.name} weights in use have no classifier head, so the Inception Score cannot be computed "
-            "(get the full weights with `gan-eval weights fetch` online, or use --extractor mnist-lenet)"
-        )
 
-    # fake first: a broken checkpoint should fail before minutes are spent on the real set
+    # fake first: a broken checkpoint should fail before minutes are spent on weights or the real set
     fsrc = fake_source or parse_source(
         cfg.fake,
         data_root=cfg.data_root,
@@ -442,6 +434,13 @@ def evaluate(
         z_dim=cfg.z_dim,
         batch_size=cfg.batch_size or 500,
     )
+    ext = extractor_module if extractor_module is not None else build_for(cfg, device)
+    if need_logits and ext.num_classes is None:
+        raise UserError(
+            f"the {ext.name} weights in use have no 1008-class head, so the Inception Score cannot be computed: "
+            "get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with internet, "
+            "or --weights FILE), or use --extractor mnist-lenet for MNIST"
+        )
     fake_ex = extract(
         fsrc,
         ext,
@@ -566,3 +565,154 @@ def environment() -> dict[str, str]:
 
 
 __all__ = ["EvalConfig", "EvalResult", "evaluate", "extract", "replace", "environment"]
+
+
+# ----------------------------------------------------------------------------- results rows
+def checkpoint_info(spec: str) -> dict[str, Any]:
+    """epoch / step of a gan-eval checkpoint spec (empty for other sources)."""
+    path = Path(spec)
+    if path.suffix.lower() not in (".pt", ".pth", ".ckpt") or not path.is_file():
+        return {}
+    from gan_eval.data.checkpoints import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+    except UserError:
+        return {}  # TorchScript generators carry no epoch
+    return {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "step": ckpt.get("step", ckpt.get("global_step"))}
+
+
+def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> Any:
+    """The results-table rows (pandas, one per metric value) of one evaluation."""
+    from gan_eval.results import make_rows
+
+    fp = res.fingerprint
+    frames = []
+    # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features)
+    for n_real in sorted(set(res.n_real.values())):
+        keys = [k for k in res.values if res.n_real.get(k) == n_real]
+        meta = {
+            "real": cfg.real,
+            "fake": cfg.fake,
+            "n_real": n_real,
+            "n_fake": res.n_fake,
+            "extractor": fp["extractor"],
+            "protocol": fp["protocol"],
+            "precision": cfg.precision,
+            "seed": cfg.seed,
+            "device": fp["device"],
+            "run_id": run_id,
+            "duration_s": res.duration_s,
+            **checkpoint_info(cfg.fake),
+        }
+        frames.append(
+            make_rows(
+                {k: res.values[k] for k in keys},
+                stds={k: v for k, v in res.stds.items() if k in keys},
+                cis={k: v for k, v in res.cis.items() if k in keys},
+                meta=meta,
+                fingerprint_extra={"weights_sha256": fp["weights_sha256"]},
+            )
+        )
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- compare
+@dataclass
+class Comparison:
+    """``gan-eval compare``: one row per checkpoint, ranked by the first metric, best first."""
+
+    primary: str
+    rows: list[dict[str, Any]]
+    verdict: str
+    results: list[EvalResult]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"primary": self.primary, "ranking": self.rows, "verdict": self.verdict}
+
+
+def compare_checkpoints(
+    checkpoints: Sequence[str],
+    *,
+    real: str = "mnist",
+    metrics: Sequence[str] = ("fid",),
+    bootstrap: int = 50,
+    results: str | os.PathLike | None = None,
+    run_id: str = "",
+    **options: Any,
+) -> Comparison:
+    """Evaluate every checkpoint against the same (cached) real statistics with the same noise seed, rank them
+    by the first metric (direction from ``higher_is_better``) and say whether the best is separated from the
+    runner-up beyond noise (non-overlapping bootstrap percentile intervals over the generated samples)."""
+    from gan_eval.metrics.registry import higher_is_better
+
+    if not checkpoints:
+        raise UserError("compare needs at least one checkpoint")
+    missing = [c for c in checkpoints if not Path(c).exists()]
+    if missing:
+        raise UserError(f"no such checkpoint: {missing[0]}")
+    evaluated: list[tuple[str, EvalResult]] = []
+    for ck in checkpoints:
+        cfg = EvalConfig(real=real, fake=ck, metrics=tuple(metrics), bootstrap=bootstrap, **options)
+        res = evaluate(config=cfg)
+        evaluated.append((ck, res))
+        if results is not None:
+            from gan_eval.results import append_results
+
+            append_results(result_rows(res, cfg, run_id=run_id), results)
+    primary = next(iter(evaluated[0][1].values))
+    better_high = higher_is_better(primary)
+    ranked = sorted(evaluated, key=lambda t: t[1].values[primary], reverse=better_high)
+    rows: list[dict[str, Any]] = []
+    for rank, (ck, res) in enumerate(ranked, 1):
+        row: dict[str, Any] = {"rank": rank, "checkpoint": Path(ck).name, "epoch": checkpoint_info(ck).get("epoch")}
+        for k, v in res.values.items():
+            row[k] = v
+            if k in res.cis:
+                row[f"{k}_ci"] = f"[{res.cis[k][0]:.4g}, {res.cis[k][1]:.4g}]"
+        row["best"] = "*" if rank == 1 else ""
+        rows.append(row)
+    verdict = f"best: {Path(ranked[0][0]).name} ({primary} = {ranked[0][1].values[primary]:.4g})"
+    if len(ranked) > 1:
+        a, b = ranked[0][1], ranked[1][1]
+        if primary in a.cis and primary in b.cis:
+            (alo, ahi), (blo, bhi) = a.cis[primary], b.cis[primary]
+            separated = ahi < blo if not better_high else alo > bhi
+            verdict += (
+                f"; separated from the runner-up {Path(ranked[1][0]).name} beyond noise "
+                f"({bootstrap} bootstrap resamples, 95% intervals do not overlap)"
+                if separated
+                else f"; NOT separated from the runner-up {Path(ranked[1][0]).name}: their 95% bootstrap "
+                "intervals overlap, so the ranking between them is within noise"
+            )
+        else:
+            verdict += "; no confidence intervals (use --bootstrap N) to tell whether it beats the runner-up"
+    return Comparison(primary=primary, rows=rows, verdict=verdict, results=[r for _, r in ranked])
+
+
+# ----------------------------------------------------------------------------- report assets
+def report_assets(
+    checkpoints: Sequence[str], folder: Path, *, n: int = 1000, seed: int = 0, device: str = "cpu"
+) -> tuple[dict[str, Path], dict[str, np.ndarray]]:
+    """Sample grids (64 images) and mnist-lenet class histograms (``n`` samples) of checkpoints on disk.
+
+    Keys are the checkpoint strings as they appear in the results table.
+    """
+    from gan_eval.data.checkpoints import generator_source, sample_grid
+
+    grids: dict[str, Path] = {}
+    hists: dict[str, np.ndarray] = {}
+    lenet = build_extractor("mnist-lenet", device=device).eval()
+    for ck in checkpoints:
+        if not Path(ck).is_file():
+            continue
+        grids[ck] = sample_grid(ck, n=64, out=folder / f"grid_{Path(ck).stem}.png", seed=seed, device=device)
+        src = generator_source(ck, n=n, seed=seed, device=device)
+        counts = np.zeros(10, dtype=np.int64)
+        with torch.inference_mode():
+            for batch in src.batches(500):
+                counts += np.bincount(lenet(batch)["logits"].argmax(1).numpy(), minlength=10)
+        hists[ck] = counts
+    return grids, hists

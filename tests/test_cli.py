@@ -1,0 +1,130 @@
+"""CliRunner tests: every command's happy path with the dummy extractor, and bad input -> exit 2, one line."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gan_eval.cli import app
+from gan_eval.results import load_results
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def sets(tmp_path, rng):
+    real = rng.integers(0, 256, size=(120, 1, 16, 16), dtype=np.uint8)
+    fake = np.clip(real[:80].astype(int) + rng.integers(-80, 80, size=(80, 1, 16, 16)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "real.npz", images=real)
+    np.savez(tmp_path / "fake.npz", images=fake)
+    return tmp_path / "real.npz", tmp_path / "fake.npz"
+
+
+def test_help_lists_commands_and_examples():
+    r = invoke("--help")
+    assert r.exit_code == 0
+    for cmd in ("fid", "is", "kid", "pr", "eval", "compare", "stats", "report", "gate", "train", "sample",
+                "weights", "cache", "classifier"):
+        assert cmd in r.output
+    for cmd in (["fid"], ["eval"], ["compare"], ["stats"], ["report"], ["gate"], ["train"], ["sample"],
+                ["weights", "export"], ["cache", "clear"]):
+        h = invoke(*cmd, "--help")
+        assert h.exit_code == 0 and "Example" in h.output, cmd
+
+
+def test_eval_json_and_results_table(sets, tmp_cache, tmp_path):
+    real, fake = sets
+    results = tmp_path / "results.csv"
+    r = invoke("eval", "--real", real, "--fake", fake, "--metrics", "fid,kid,pr", "--extractor", "dummy",
+               "--results", results, "--json", "--quiet")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc["values"]) == {"fid", "kid_mean", "precision", "recall"}
+    assert doc["fingerprint"]["extractor"] == "dummy"
+    df = load_results(results)
+    assert sorted(df["metric"]) == ["fid", "kid_mean", "precision", "recall"]
+    assert (df.loc[df.metric == "fid", "value"].iloc[0]) == pytest.approx(doc["values"]["fid"])
+    # a second evaluation appends
+    r = invoke("fid", "--real", real, "--fake", fake, "--extractor", "dummy", "--results", results, "--quiet")
+    assert r.exit_code == 0 and "fingerprint=" in r.stdout
+    assert len(load_results(results)) == 5
+
+
+def test_stats_then_fid_from_stats(sets, tmp_cache, tmp_path):
+    real, fake = sets
+    out = tmp_path / "real_stats.npz"
+    r = invoke("stats", real, "-o", out, "--extractor", "dummy", "--quiet")
+    assert r.exit_code == 0, r.output and out.exists()
+    a = json.loads(invoke("fid", "--real", real, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout)
+    b = json.loads(invoke("fid", "--real", out, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout)
+    assert b["values"]["fid"] == pytest.approx(a["values"]["fid"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fid", "--real", "REAL", "--fake", "missing.npz", "-e", "dummy"], "no such file"),
+        (["fid", "--real", "REAL", "--fake", "EMPTY", "-e", "dummy"], "no images found"),
+        (["eval", "--real", "REAL", "--fake", "FAKE", "--metrics", "fid,nope", "-e", "dummy"], "unknown metric"),
+        (["fid", "--real", "REAL", "--fake", "FAKE", "-e", "nope"], "unknown extractor"),
+        (["fid", "--real", "REAL", "--fake", "FAKE", "-e", "dummy", "--precision", "fp8"], "--precision"),
+        (["fid", "--real", "REAL", "--fake", "BAD", "-e", "dummy"], "not a readable"),
+        (["fid", "--real", "REAL", "--fake", "FAKE", "-e", "dummy", "--value-range", "x"], "--value-range"),
+        (["fid", "--real", "REAL", "--fake", "broken.pt", "-e", "dummy"], ""),
+        (["stats", "mnist:nope", "-o", "x.npz"], "unknown split"),
+        (["weights", "export", "--format", "keras"], "--format"),
+        (["cache", "clear", "junk", "--yes"], "expected one of"),
+        (["gate", "--config", "missing.toml", "--results", "x.csv"], ""),
+        (["report", "--results", "missing.csv"], ""),
+        (["fid", "--fake", "x"], ""),  # usage error: missing --real
+    ],
+)
+def test_bad_input_exits_2_with_one_line(sets, tmp_cache, tmp_path, monkeypatch, args, message):
+    real, fake = sets
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "BAD.npz").write_bytes(b"nonsense")
+    (tmp_path / "broken.pt").write_bytes(b"\x80\x02 truncated")
+    subst = {"REAL": str(real), "FAKE": str(fake), "BAD": "BAD.npz"}
+    r = invoke(*[subst.get(a, a) for a in args])
+    assert r.exit_code == 2, (args, r.output)
+    err = r.stderr.strip()
+    assert "Traceback" not in r.output
+    if message:
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not list(tmp_path.glob("**/*.tmp"))  # nothing half-written
+
+
+def test_cache_ls_and_clear(tmp_cache, sets):
+    real, fake = sets
+    invoke("fid", "--real", real, "--fake", fake, "-e", "dummy", "--no-save", "-q")
+    r = invoke("cache", "ls", "--json")
+    assert r.exit_code == 0 and any(f["kind"] == "stats" for f in json.loads(r.stdout)["files"])
+    assert invoke("cache", "clear", "stats", "--yes").exit_code == 0
+    assert not any(f["kind"] == "stats" for f in json.loads(invoke("cache", "ls", "--json").stdout)["files"])
+
+
+def test_gate_and_report_from_results(sets, tmp_cache, tmp_path):
+    real, fake = sets
+    results = tmp_path / "results.csv"
+    invoke("eval", "--real", real, "--fake", fake, "--metrics", "fid,is", "-e", "dummy", "--results", results, "-q")
+    fid = load_results(results).query("metric == 'fid'")["value"].iloc[0]
+    passing = tmp_path / "pass.toml"
+    passing.write_text(f"[absolute]\nfid = {{ max = {fid * 2} }}\n")
+    failing = tmp_path / "fail.toml"
+    failing.write_text(f"[absolute]\nfid = {{ max = {fid / 2} }}\n")
+    junit = tmp_path / "gate.xml"
+    ok = invoke("gate", "--config", passing, "--results", results, "--junit", junit)
+    assert ok.exit_code == 0, ok.output and junit.exists()
+    bad = invoke("gate", "--config", failing, "--results", results)
+    assert bad.exit_code == 1 and "FAIL" in bad.stdout
+    report = tmp_path / "rep" / "report.md"
+    r = invoke("report", "--results", results, "-o", report, "--no-samples", "--gate-config", passing)
+    assert r.exit_code == 0, r.output
+    text = report.read_text()
+    assert "fid" in text and "|" in text
