@@ -27,13 +27,13 @@ from gan_eval.data import Source, parse_source
 from gan_eval.data.base import subset_indices
 from gan_eval.data.spec import is_stats_file
 from gan_eval.errors import UserError
-from gan_eval.features import Extractor, build_extractor
+from gan_eval.features import Extractor, build_extractor, protocols
 from gan_eval.metrics.registry import STD_OF, get_metric
 from gan_eval.stats import FeatureStats, Moments, load_moments, save_moments
 from gan_eval.stats.cache import load_cached, save_cached, stats_key
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-DEFAULT_PROTOCOL = {"inception": "pytorch-fid"}
+DEFAULT_PROTOCOL = {"inception": protocols.DEFAULT_PROTOCOL}  # other extractors carry a fixed protocol
 
 
 @dataclass(frozen=True)
