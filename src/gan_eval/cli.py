@@ -154,6 +154,10 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
     as_json: bool = kw.pop("as_json")
     cfg = EvalConfig(metrics=metrics, **kw)
     res = evaluate(config=cfg)
+    from gan_eval.distributed import is_main
+
+    if not is_main():  # under torchrun, rank 0 alone prints and writes
+        return res
     rows_df = None
     if not no_save:
         from gan_eval.results import append_results

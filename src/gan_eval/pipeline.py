@@ -26,6 +26,7 @@ from gan_eval import __version__
 from gan_eval.data import Source, parse_source
 from gan_eval.data.base import subset_indices
 from gan_eval.data.spec import is_stats_file
+from gan_eval.distributed import all_gather, init_from_env, rank_world
 from gan_eval.errors import UserError
 from gan_eval.features import Extractor, build_extractor, protocols
 from gan_eval.metrics.registry import STD_OF, get_metric
@@ -180,40 +181,62 @@ def extract(
     else:
         keep_idx = subset_indices(n_total, keep_features, subset_seed) if keep_features else None
         keep_mask = np.ones(n_total, bool) if keep_idx is None else np.isin(np.arange(n_total), keep_idx)
+    rank, world = rank_world()
     stats = FeatureStats(extractor.feature_dim)
-    kept: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
+    kept: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, features float32 [k, D])
+    logits: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, logits float32 [b, C])
     seen = 0
     t0 = time.perf_counter()
-    with _progress(n_total, label, progress and n_total > bs) as bar, torch.inference_mode():
+    with _progress(n_total, label, progress and n_total > bs and rank == 0) as bar, torch.inference_mode():
         task = bar.add_task(label, total=n_total, rate="") if bar is not None else None
-        for batch in source.batches(bs):
+        for i, batch in enumerate(source.batches(bs)):
+            start, seen = seen, seen + len(batch)
+            if i % world != rank:  # under torchrun, batch i belongs to rank i % world
+                continue
             x = batch.to(device, non_blocking=True)
             with precision_context(precision, device):
                 out = extractor(x)
             feats = out["features"].float()
             stats.update(feats)
             f_np = feats.cpu().numpy()
+            idx = np.arange(start, seen)
             if keep_mask is not None:
-                sel = keep_mask[seen : seen + len(f_np)]
+                sel = keep_mask[start:seen]
                 if sel.any():
-                    kept.append(f_np[sel])
+                    kept.append((idx[sel], f_np[sel]))
             if keep_logits:
-                logits.append(out["logits"].float().cpu().numpy())
-            seen += len(f_np)
+                logits.append((idx, out["logits"].float().cpu().numpy()))
             if bar is not None:
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task, advance=len(f_np), rate=f"{rate:,.0f} img/s")
+                bar.update(task, completed=seen, rate=f"{rate:,.0f} img/s")
     if seen != n_total:
         raise RuntimeError(f"{source.spec}: expected {n_total} images, got {seen}")
+    if world > 1:  # merge the ranks' float64 moments in rank order; reorder kept rows by global index
+        states = all_gather(stats.to_state())
+        stats = FeatureStats.from_state(states[0])
+        for st in states[1:]:
+            stats.merge_(FeatureStats.from_state(st))
+        kept = [part for parts in all_gather(kept) for part in parts]
+        logits = [part for parts in all_gather(logits) for part in parts]
+    features = _ordered(kept)
     return Extracted(
         stats=stats,
         mu=stats.mean(),
-        sigma=stats.cov() if seen > 1 else None,
-        n=seen,
-        features=np.concatenate(kept) if kept else None,
-        logits=np.concatenate(logits) if logits else None,
+        sigma=stats.cov() if stats.n > 1 else None,
+        n=stats.n,
+        features=features,
+        logits=_ordered(logits),
     )
+
+
+def _ordered(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """Concatenate (global indices, rows) parts in global index order."""
+    if not parts:
+        return None
+    idx = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    return rows[np.argsort(idx, kind="stable")]
+
 
 
 # ----------------------------------------------------------------------------- the real set (cached)
@@ -415,6 +438,7 @@ def evaluate(
         config = EvalConfig(real=real, fake=fake, metrics=tuple(metrics), **options)
     cfg = config
     t0 = time.perf_counter()
+    init_from_env()
     specs = [get_metric(m) for m in cfg.metrics]
     device = resolve_device(cfg.device)
     need_logits = any("logits" in s.needs for s in specs)
