@@ -520,39 +520,40 @@ def gate_cmd(
 def train_cmd(
     config: Annotated[Path, typer.Option("--config", help="Training TOML, e.g. configs/train/mlp_gan.toml.")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the config's epochs.")] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")] = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
-    ] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", help="mnist or fashion-mnist.")] = None,
-    eval_every: Annotated[
-        int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")
-    ] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: torch's).")] = None,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")] = 0,
     results: ResultsOpt = DEFAULT_RESULTS,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train the reference MNIST GAN (MLP GAN, DCGAN or WGAN-GP); checkpoint every epoch.
+    """Train the reference MNIST GAN (MLP GAN, DCGAN or WGAN-GP); a checkpoint every epoch.
 
     Example: `gan-eval train --config configs/train/mlp_gan.toml --epochs 5 --out runs/mlp`
     """
-    from gan_eval.train.cli_support import train_from_cli
+    from gan_eval.train import train_from_toml
 
-    last = train_from_cli(
-        config,
-        epochs=epochs,
-        out=out,
-        device=device,
-        seed=seed,
-        resume=resume,
-        dataset=dataset,
-        eval_every=eval_every,
-        results=results,
-        progress=not quiet,
-    )
+    if not config.is_file():
+        raise UserError(f"--config {config}: no such file")
+    hook = None
+    if eval_every:
+        from gan_eval.pipeline import training_eval_hook
+
+        real = "fashion-mnist" if dataset == "fashion-mnist" else "mnist"
+        hook = training_eval_hook(real=real, results=results, run_id=(out or config).stem,
+                                  extractor="mnist-lenet" if real == "mnist" else "fashion-mnist-lenet")
+    overrides: dict[str, Any] = {}
+    if dataset is not None:
+        overrides["dataset"] = dataset
+    if threads is not None:
+        overrides["num_threads"] = threads
+    if eval_every:
+        overrides["eval_every"] = eval_every
+    last = train_from_toml(config, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
+                           progress=not quiet, eval_hook=hook, **overrides)
     print(last)
 
 
@@ -564,15 +565,18 @@ def sample_cmd(
     seed: SeedOpt = 0,
     nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
     z_dim: ZDimOpt = None,
+    value_range: RangeOpt = None,
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw generator, not its EMA copy.")] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Write a grid of generated samples.
+    """Write a grid of generated samples (torchvision's make_grid).
 
     Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 64 -o grid.png`
     """
     from gan_eval.data.checkpoints import sample_grid
 
-    print(sample_grid(checkpoint, n=n, out=out, seed=seed, nrow=nrow, z_dim=z_dim, device=device))
+    print(sample_grid(checkpoint, n=n, out=out, seed=seed, nrow=nrow, z_dim=z_dim, device=device,
+                      use_ema=not no_ema, value_range=_parse_range(value_range)))
 
 
 # ----------------------------------------------------------------------------- weights

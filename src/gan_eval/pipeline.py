@@ -740,3 +740,29 @@ def report_assets(
                 counts += np.bincount(lenet(batch)["logits"].argmax(1).numpy(), minlength=10)
         hists[ck] = counts
     return grids, hists
+
+
+# ----------------------------------------------------------------------------- in-training evaluation
+def training_eval_hook(
+    *,
+    real: str = "mnist",
+    metrics: Sequence[str] = ("fid",),
+    extractor: str = "mnist-lenet",
+    n: int = 5000,
+    results: str | os.PathLike | None = None,
+    run_id: str = "",
+) -> Any:
+    """An ``eval_hook(epoch, ckpt_path) -> dict`` for ``gan_eval.train.train``: cheap mnist-lenet metrics of each
+    checkpoint, appended to the same results table the evaluator writes; the values become epochs.csv columns."""
+
+    def hook(epoch: int, ckpt_path: Path) -> dict[str, float]:
+        cfg = EvalConfig(real=real, fake=str(ckpt_path), metrics=tuple(metrics), extractor=extractor, n=n,
+                         progress=False)
+        res = evaluate(config=cfg)
+        if results is not None:
+            from gan_eval.results import append_results
+
+            append_results(result_rows(res, cfg, run_id=run_id), results)
+        return {f"{k}_{extractor}": v for k, v in res.values.items()}
+
+    return hook

@@ -79,7 +79,7 @@ def parse_source(
     if suffix in CHECKPOINT_SUFFIXES or (CALLABLE_RE.match(spec) and not path.exists()):
         from gan_eval.data.checkpoints import generator_source
 
-        return generator_source(spec, n=n, **generator_options)
+        return generator_source(spec, n=n, value_range=value_range, **generator_options)
     if not path.exists() and ("/" in spec or "." in spec):
         raise UserError(f"{spec}: no such file or folder")
     raise UserError(

@@ -1,0 +1,514 @@
+"""Generators as sources: gan-eval checkpoints, TorchScript generators and ``package.module:function``.
+
+Every form becomes a :class:`GeneratorSampler` (a generator plus its latent size, latent distribution and
+declared output range), and a :class:`GeneratorSource` samples ``n`` images from it with a seeded
+``torch.Generator``: the same seed gives the same images on the same device. Float outputs are quantized to
+uint8 like saving a PNG (``floor(255 * (x - lo) / (hi - lo) + 0.5)``, clamped to 0..255; for ``(-1, 1)``
+that is ``round(127.5 x + 127.5)``).
+
+A gan-eval checkpoint (written by ``gan-eval train``) is a plain dict; the keys read here are
+``generator`` (state dict), ``generator_ema`` (state dict or None), ``generator_arch`` (``{"name", "args"}``),
+``latent`` (``{"dim", "distribution"}``), ``output_range`` and ``image_shape``; see
+:mod:`gan_eval.train.checkpoint` for the rest. The training code is imported only here, lazily, to rebuild
+the architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pickle
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_eval.cache import atomic_write, sha256_file
+from gan_eval.data.base import Source
+from gan_eval.errors import UserError
+
+FORMAT = "gan-eval-gan-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("generator", "generator_arch", "latent", "output_range", "image_shape")
+DISTRIBUTIONS = ("normal", "uniform")
+DEFAULT_RANGE = (-1.0, 1.0)
+#: Generator outputs may exceed their declared range by this fraction of its width (float rounding).
+RANGE_TOLERANCE = 1e-3
+#: Images drawn when a generator is loaded, to check its output shape, NaNs and range up front.
+PROBE_SAMPLES = 16
+
+
+# ---------------------------------------------------------------- helpers
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; UserError for a cuda request without a GPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise UserError(f"--device {device!r}: {e}; expected auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    return dev
+
+
+def quantize(images: torch.Tensor, value_range: Sequence[float] = DEFAULT_RANGE) -> torch.Tensor:
+    """float ``[B, C, H, W]`` in ``value_range`` -> uint8 ``[B, C, H, W]``, like a PNG writer (round half up,
+    clamp to 0..255)."""
+    lo, hi = float(value_range[0]), float(value_range[1])
+    x = (images.float() - lo) * (255.0 / (hi - lo)) + 0.5
+    return x.floor_().clamp_(0, 255).to(torch.uint8)
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
+    """Write uint8 ``[N, C, H, W]`` images as one PNG grid (torchvision's make_grid), atomically."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.cpu(), nrow=nrow, padding=padding, pad_value=0)  # uint8 [3, H', W']
+    pil = Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
+
+    def write(tmp: Path) -> None:
+        pil.save(tmp, format="PNG")
+
+    return atomic_write(Path(path), write, checksum=False)
+
+
+@dataclass(frozen=True)
+class GeneratorSampler:
+    """A generator and what is needed to sample it.
+
+    ``generator`` maps float32 ``[B, z_dim]`` on ``device`` to float ``[B, C, H, W]`` in ``value_range``.
+    """
+
+    generator: Callable[[torch.Tensor], torch.Tensor]
+    z_dim: int
+    distribution: str
+    value_range: tuple[float, float]
+    device: torch.device
+    spec: str
+    identity: str
+
+    def latent(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """float32 ``[n, z_dim]``: standard normal, or uniform on ``[-1, 1]``."""
+        if self.distribution == "uniform":
+            return torch.rand(n, self.z_dim, generator=gen, device=self.device) * 2 - 1
+        return torch.randn(n, self.z_dim, generator=gen, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """float ``[n, C, H, W]``, checked: UserError for a wrong shape, NaN/inf, or values out of range."""
+        out = self.generator(self.latent(n, gen))
+        if isinstance(out, (tuple, list)):  # some generators return (images, extras)
+            out = out[0]
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            raise UserError(
+                f"{self.spec}: the generator returned {type(out).__name__}, expected a float tensor"
+            )
+        if out.ndim != 4 or out.shape[0] != n or out.shape[1] not in (1, 3):
+            raise UserError(
+                f"{self.spec}: the generator returned shape {tuple(out.shape)} for {n} latents; "
+                f"expected [{n}, C, H, W] with C = 1 or 3"
+            )
+        if not torch.isfinite(out).all():
+            raise UserError(f"{self.spec}: the generator produced NaN or infinite values")
+        lo, hi = self.value_range
+        tol = RANGE_TOLERANCE * (hi - lo)
+        vmin, vmax = float(out.min()), float(out.max())
+        if vmin < lo - tol or vmax > hi + tol:
+            raise UserError(
+                f"{self.spec}: the generator produced values in [{vmin:.4g}, {vmax:.4g}], "
+                f"outside its declared output range [{lo:g}, {hi:g}] "
+                "(pass the right --value-range, or add a tanh/clamp)"
+            )
+        return out
+
+
+# ---------------------------------------------------------------- gan-eval checkpoints
+def _read_torch_file(path: Path) -> Any:
+    if not path.exists():
+        raise UserError(f"{path}: no such checkpoint file")
+    if not path.is_file():
+        raise UserError(f"{path}: is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), str(e)[:200])
+        raise UserError(
+            f"{path}: holds pickled Python objects, not a plain checkpoint dict (gan-eval loads with "
+            f"weights_only=True); save a gan-eval checkpoint, or wrap the model as package.module:function "
+            f"({detail})"
+        ) from None
+    except Exception as e:  # a damaged pickle fails in many ways (IndexError, KeyError, struct.error, ...)
+        raise UserError(
+            f"{path}: truncated or corrupt checkpoint ({e.__class__.__name__}: {str(e)[:200]})"
+        ) from None
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zips with ``code/`` and ``constants.pkl``; torch.save's have neither."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def validate_checkpoint(ckpt: Any, where: str) -> dict[str, Any]:
+    """Check the layout of a gan-eval checkpoint dict; UserError naming ``where`` and the problem."""
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{where}: holds a {type(ckpt).__name__}, expected a gan-eval checkpoint dict")
+    if "generator" not in ckpt and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        raise UserError(
+            f"{where}: is a bare state dict (no architecture metadata); gan-eval needs a checkpoint "
+            "written by `gan-eval train`, a TorchScript generator (--z-dim), or package.module:function"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise UserError(
+            f"{where}: not a gan-eval checkpoint, missing keys {missing} (expected {list(REQUIRED_KEYS)})"
+        )
+    if (
+        ckpt.get("format", FORMAT) != FORMAT
+        or int(ckpt.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION
+    ):
+        raise UserError(
+            f"{where}: checkpoint format {ckpt.get('format')!r} v{ckpt.get('format_version')} "
+            f"is not supported (this gan-eval reads {FORMAT!r} up to v{FORMAT_VERSION})"
+        )
+    arch, latent, rng, shape = (
+        ckpt["generator_arch"],
+        ckpt["latent"],
+        ckpt["output_range"],
+        ckpt["image_shape"],
+    )
+    problems = []
+    if not (
+        isinstance(arch, dict) and isinstance(arch.get("name"), str) and isinstance(arch.get("args"), dict)
+    ):
+        problems.append("generator_arch must be {'name': str, 'args': dict}")
+    if not (isinstance(latent, dict) and isinstance(latent.get("dim"), int) and latent["dim"] > 0):
+        problems.append("latent must be {'dim': int > 0, 'distribution': str}")
+    elif latent.get("distribution", "normal") not in DISTRIBUTIONS:
+        problems.append(f"latent distribution {latent.get('distribution')!r} is not one of {DISTRIBUTIONS}")
+    if not (isinstance(rng, (list, tuple)) and len(rng) == 2 and float(rng[0]) < float(rng[1])):
+        problems.append(f"output_range must be (low, high) with low < high, got {rng!r}")
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and int(shape[0]) in (1, 3)):
+        problems.append(f"image_shape must be (C, H, W) with C = 1 or 3, got {shape!r}")
+    for key in ("generator", "generator_ema"):
+        sd = ckpt.get(key)
+        if sd is not None and not (
+            isinstance(sd, dict) and all(isinstance(v, torch.Tensor) for v in sd.values())
+        ):
+            problems.append(f"{key} must be a state dict of tensors")
+    if problems:
+        raise UserError(f"{where}: malformed gan-eval checkpoint: " + "; ".join(problems))
+    return ckpt
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a gan-eval checkpoint dict (on CPU, ``weights_only=True``).
+
+    UserError for a missing, truncated or corrupt file, a TorchScript archive, or a dict of the wrong layout.
+    """
+    path = Path(path)
+    if path.is_file() and _is_torchscript(path):
+        raise UserError(f"{path}: is a TorchScript archive, not a gan-eval checkpoint")
+    return validate_checkpoint(_read_torch_file(path), str(path))
+
+
+def _build_from_checkpoint(ckpt: dict[str, Any], where: str, use_ema: bool) -> tuple[torch.nn.Module, bool]:
+    from gan_eval.train.models import GENERATORS, build_generator  # lazy: the core does not need train/
+
+    arch = ckpt["generator_arch"]
+    if arch["name"] not in GENERATORS:
+        raise UserError(
+            f"{where}: unknown generator architecture {arch['name']!r}; known: {sorted(GENERATORS)}"
+        )
+    try:
+        model = build_generator(arch["name"], dict(arch["args"]))
+    except (TypeError, ValueError) as e:
+        raise UserError(
+            f"{where}: cannot build generator {arch['name']!r} from args {arch['args']} ({e})"
+        ) from None
+    ema = use_ema and ckpt.get("generator_ema") is not None
+    state = ckpt["generator_ema"] if ema else ckpt["generator"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(
+            f"{where}: generator weights do not match architecture {arch['name']!r} "
+            f"({str(e).splitlines()[0]})"
+        ) from None
+    return model, ema
+
+
+def load_checkpoint_sampler(
+    path: str | Path, *, device: str | torch.device = "cpu", use_ema: bool = True
+) -> GeneratorSampler:
+    """The generator of a gan-eval checkpoint, rebuilt from its own metadata, in eval mode on ``device``.
+
+    Uses the EMA weights when the checkpoint has them and ``use_ema`` is True.
+    """
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    model, ema = _build_from_checkpoint(ckpt, str(path), use_ema)
+    dev = resolve_device(device)
+    lo, hi = (float(v) for v in ckpt["output_range"])
+    return GeneratorSampler(
+        generator=model.to(dev).eval(),
+        z_dim=int(ckpt["latent"]["dim"]),
+        distribution=str(ckpt["latent"].get("distribution", "normal")),
+        value_range=(lo, hi),
+        device=dev,
+        spec=str(path),
+        identity=f"checkpoint:{sha256_file(path)[:16]}|ema={ema}",
+    )
+
+
+# ---------------------------------------------------------------- TorchScript and callables
+def _value_range(value_range: Sequence[float] | None, spec: str) -> tuple[float, float]:
+    if value_range is None:
+        return DEFAULT_RANGE
+    lo, hi = (float(v) for v in value_range)
+    if not lo < hi:
+        raise UserError(f"{spec}: --value-range must be LOW HIGH with LOW < HIGH, got {lo:g} {hi:g}")
+    return lo, hi
+
+
+def load_torchscript_sampler(
+    path: str | Path,
+    *,
+    z_dim: int | None,
+    device: str | torch.device = "cpu",
+    value_range: Sequence[float] | None = None,
+    distribution: str = "normal",
+) -> GeneratorSampler:
+    """A TorchScript generator (``torch.jit.save``) mapping ``[B, z_dim]`` to ``[B, C, H, W]`` in
+    ``value_range`` (default ``(-1, 1)``). ``z_dim`` is required."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such generator file")
+    if not z_dim or z_dim <= 0:
+        raise UserError(f"{path}: a TorchScript generator needs its latent size: pass --z-dim N")
+    dev = resolve_device(device)
+    try:
+        with warnings.catch_warnings():  # torch.jit is deprecated upstream but still the portable format
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torch.jit.load(str(path), map_location=dev)
+    except Exception as e:  # noqa: BLE001 - any failure to read a user's file is a bad file
+        raise UserError(
+            f"{path}: truncated or corrupt TorchScript file ({str(e).splitlines()[0][:200]})"
+        ) from None
+    lo, hi = _value_range(value_range, str(path))
+    return GeneratorSampler(
+        generator=model.eval(),
+        z_dim=int(z_dim),
+        distribution=distribution,
+        value_range=(lo, hi),
+        device=dev,
+        spec=str(path),
+        identity=f"torchscript:{sha256_file(path)[:16]}|z={z_dim}|range={lo:g},{hi:g}|dist={distribution}",
+    )
+
+
+def _params_hash(module: Any) -> str:
+    h = hashlib.sha256()
+    if isinstance(module, torch.nn.Module):
+        for name, t in module.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_callable_sampler(
+    spec: str,
+    *,
+    z_dim: int | None = None,
+    device: str | torch.device = "cpu",
+    value_range: Sequence[float] | None = None,
+    distribution: str = "normal",
+) -> GeneratorSampler:
+    """``package.module:function``: called with no arguments, it returns a generator (an ``nn.Module`` or any
+    callable ``[B, z_dim] -> [B, C, H, W]``) or ``(generator, z_dim)``. The latent size comes from ``z_dim``,
+    else the tuple, else the generator's ``z_dim``/``latent_dim`` attribute."""
+    module_name, _, func_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"{spec}: cannot import module {module_name!r} ({e})") from None
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise UserError(f"{spec}: module {module_name!r} has no function {func_name!r}")
+    made = factory()
+    found_z = None
+    if isinstance(made, tuple) and len(made) == 2:
+        made, found_z = made
+    if not callable(made):
+        raise UserError(
+            f"{spec}: returned {type(made).__name__}, expected a generator module or (module, z_dim)"
+        )
+    z = z_dim or found_z or getattr(made, "z_dim", None) or getattr(made, "latent_dim", None)
+    if not isinstance(z, int) or z <= 0:
+        raise UserError(
+            f"{spec}: cannot tell the generator's latent size; pass --z-dim N or return (module, z_dim)"
+        )
+    dev = resolve_device(device)
+    if isinstance(made, torch.nn.Module):
+        made = made.to(dev).eval()
+    lo, hi = _value_range(value_range, spec)
+    return GeneratorSampler(
+        generator=made,
+        z_dim=z,
+        distribution=distribution,
+        value_range=(lo, hi),
+        device=dev,
+        spec=spec,
+        identity=f"callable:{spec}@{_params_hash(made)}|z={z}|range={lo:g},{hi:g}|dist={distribution}",
+    )
+
+
+# ---------------------------------------------------------------- the source
+class GeneratorSource(Source):
+    """``n`` images sampled from a generator, uint8 ``[B, C, H, W]``.
+
+    Latents are drawn in chunks of ``sample_batch`` from a ``torch.Generator`` on the sampler's device seeded
+    with ``seed``, so every call of :meth:`batches` yields the same images (on the same device), whatever
+    ``batch_size`` the consumer asks for.
+    """
+
+    kind = "generator"
+
+    def __init__(self, sampler: GeneratorSampler, *, n: int, seed: int = 0, sample_batch: int = 500) -> None:
+        if n <= 0:
+            raise UserError(f"{sampler.spec}: the number of samples must be positive, got {n}")
+        if sample_batch <= 0:
+            raise UserError(f"{sampler.spec}: the sampling batch size must be positive, got {sample_batch}")
+        self.sampler, self.n, self.seed, self.sample_batch = sampler, int(n), int(seed), int(sample_batch)
+        self.spec = sampler.spec
+        probe_gen = torch.Generator(device=sampler.device).manual_seed(seed + 0x5EED)
+        probe = sampler.sample(min(PROBE_SAMPLES, self.n), probe_gen)
+        self.shape = (int(probe.shape[1]), int(probe.shape[2]), int(probe.shape[3]))
+        self.identity = (
+            f"{sampler.identity}|n={self.n}|seed={self.seed}|batch={self.sample_batch}"
+            f"|device={sampler.device.type}"
+        )
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _chunks(self) -> Iterator[torch.Tensor]:
+        gen = torch.Generator(device=self.sampler.device).manual_seed(self.seed)
+        for start in range(0, self.n, self.sample_batch):
+            out = self.sampler.sample(min(self.sample_batch, self.n - start), gen)
+            if tuple(out.shape[1:]) != self.shape:
+                raise UserError(
+                    f"{self.spec}: the generator changed its output shape to {tuple(out.shape[1:])}"
+                )
+            yield quantize(out, self.sampler.value_range).cpu()
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        pending: list[torch.Tensor] = []
+        count = 0
+        for chunk in self._chunks():
+            pending.append(chunk)
+            count += chunk.shape[0]
+            while count >= batch_size:
+                joined = torch.cat(pending) if len(pending) > 1 else pending[0]
+                yield joined[:batch_size]
+                rest = joined[batch_size:]
+                pending, count = ([rest] if rest.shape[0] else []), int(rest.shape[0])
+        if count:
+            yield torch.cat(pending) if len(pending) > 1 else pending[0]
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        return (
+            f"{self.spec}: {self.n} samples (seed {self.seed}), {c}x{h}x{w} uint8 ({self.sampler.identity})"
+        )
+
+
+def load_sampler(
+    spec: str,
+    *,
+    device: str | torch.device = "cpu",
+    use_ema: bool = True,
+    z_dim: int | None = None,
+    value_range: Sequence[float] | None = None,
+) -> GeneratorSampler:
+    """A generator spec -> sampler: gan-eval checkpoint, TorchScript file or ``package.module:function``."""
+    path = Path(spec).expanduser()
+    if path.exists() or "/" in spec or path.suffix.lower() in (".pt", ".pth", ".ckpt"):
+        if path.is_file() and _is_torchscript(path):
+            return load_torchscript_sampler(path, z_dim=z_dim, device=device, value_range=value_range)
+        return load_checkpoint_sampler(path, device=device, use_ema=use_ema)
+    return load_callable_sampler(spec, z_dim=z_dim, device=device, value_range=value_range)
+
+
+def generator_source(
+    spec: str,
+    *,
+    n: int | None = 10_000,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+    use_ema: bool = True,
+    z_dim: int | None = None,
+    value_range: Sequence[float] | None = None,
+    sample_seed: int | None = None,
+    **_: Any,
+) -> GeneratorSource:
+    """A generator spec as a :class:`Source` of ``n`` uint8 images (``n=None`` -> 10,000).
+
+    Args:
+        seed / sample_seed: the latent seed (``sample_seed`` wins when given; it is the name ``parse_source``
+            forwards, whose own ``seed`` is the dataset-subset seed).
+        batch_size: latents per generator call (part of the identity: float results may depend on it).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        use_ema: use a checkpoint's EMA generator when present.
+        z_dim, value_range: for TorchScript and callables (a checkpoint carries its own).
+    """
+    sampler = load_sampler(spec, device=device, use_ema=use_ema, z_dim=z_dim, value_range=value_range)
+    return GeneratorSource(
+        sampler,
+        n=10_000 if n is None else int(n),
+        seed=int(seed if sample_seed is None else sample_seed),
+        sample_batch=batch_size,
+    )
+
+
+def sample_grid(
+    spec: str,
+    n: int = 64,
+    out: str | Path = "grid.png",
+    seed: int = 0,
+    nrow: int = 8,
+    **generator_options: Any,
+) -> Path:
+    """Sample ``n`` images from a generator spec; write them as one PNG grid (``nrow`` per row), atomically.
+
+    ``generator_options`` as for :func:`generator_source` (``device``, ``use_ema``, ``z_dim``,
+    ``value_range``).
+    """
+    source = generator_source(spec, n=n, seed=seed, **generator_options)
+    images = torch.cat(list(source.batches(max(1, n))))
+    return save_image_grid(images, out, nrow=nrow)
+
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "GeneratorSampler",
+    "GeneratorSource",
+    "generator_source",
+    "load_checkpoint",
+    "load_checkpoint_sampler",
+    "load_sampler",
+    "quantize",
+    "sample_grid",
+    "save_image_grid",
+]

@@ -1,0 +1,178 @@
+"""The training configuration: one frozen dataclass, loaded from ``configs/train/*.toml``.
+
+Layout of a config file (every key optional except ``generator`` and ``discriminator``)::
+
+    name = "mlp_gan"
+    dataset = "mnist"            # or "fashion-mnist"
+    epochs = 20
+    batch_size = 64
+    seed = 0
+    loss = "bce"                 # or "wgan-gp"
+
+    [latent]
+    dim = 100
+    distribution = "normal"      # or "uniform" (on [-1, 1])
+
+    [generator]
+    arch = "mlp"                 # a name in gan_eval.train.models.GENERATORS
+    args = { hidden = 256 }
+
+    [discriminator]
+    arch = "mlp"
+    args = { hidden = [512, 256] }
+
+    [optim]
+    lr_g = 2e-4
+    lr_d = 2e-4
+    betas_g = [0.5, 0.999]
+    betas_d = [0.5, 0.999]
+    n_critic = 1                 # discriminator steps per generator step
+    gp_weight = 10.0             # WGAN-GP only
+    ema_decay = 0.0              # 0 = no EMA copy of the generator
+
+    [run]
+    limit = 0                    # train on a seeded subset of this many images (0 = all)
+    eval_every = 1               # epochs between calls of the in-training evaluation hook
+    num_threads = 0              # torch CPU threads (0 = torch's default)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gan_eval.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+LOSSES = ("bce", "wgan-gp")
+DATASETS = ("mnist", "fashion-mnist")
+DISTRIBUTIONS = ("normal", "uniform")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (and goes into every checkpoint as a plain dict)."""
+
+    generator_arch: str
+    discriminator_arch: str
+    generator_args: dict[str, Any] = field(default_factory=dict)
+    discriminator_args: dict[str, Any] = field(default_factory=dict)
+    name: str = "gan"
+    dataset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    loss: str = "bce"
+    latent_dim: int = 100
+    latent_distribution: str = "normal"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    ema_decay: float = 0.0
+    limit: int = 0
+    eval_every: int = 1
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        from gan_eval.train.models import DISCRIMINATORS, GENERATORS
+
+        checks = [
+            (self.generator_arch in GENERATORS, f"generator.arch must be one of {sorted(GENERATORS)}"),
+            (
+                self.discriminator_arch in DISCRIMINATORS,
+                f"discriminator.arch must be one of {sorted(DISCRIMINATORS)}",
+            ),
+            (self.dataset in DATASETS, f"dataset must be one of {DATASETS}"),
+            (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
+            (
+                self.latent_distribution in DISTRIBUTIONS,
+                f"latent.distribution must be one of {DISTRIBUTIONS}",
+            ),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 2, "batch_size must be >= 2 (batch norm needs two samples)"),
+            (self.latent_dim >= 1, "latent.dim must be >= 1"),
+            (self.n_critic >= 1, "optim.n_critic must be >= 1"),
+            (0.0 <= self.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
+            (self.limit >= 0, "run.limit must be >= 0"),
+            (self.eval_every >= 1, "run.eval_every must be >= 1"),
+            (self.num_threads >= 0, "run.num_threads must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"train config {self.name!r}: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (lists, no tuples) that ``torch.load(weights_only=True)`` and TOML can hold."""
+        d = dataclasses.asdict(self)
+        d["betas_g"], d["betas_d"] = list(self.betas_g), list(self.betas_d)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (as stored in a checkpoint)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UserError(f"train config has unknown keys {unknown}")
+        d = dict(d)
+        for k in ("betas_g", "betas_d"):
+            if k in d:
+                d[k] = tuple(float(b) for b in d[k])
+        return cls(**d)
+
+
+# TOML section -> {key in the section: dataclass field}
+_SECTIONS: dict[str | None, dict[str, str]] = {
+    None: {k: k for k in ("name", "dataset", "epochs", "batch_size", "seed", "loss")},
+    "latent": {"dim": "latent_dim", "distribution": "latent_distribution"},
+    "generator": {"arch": "generator_arch", "args": "generator_args"},
+    "discriminator": {"arch": "discriminator_arch", "args": "discriminator_args"},
+    "optim": {k: k for k in ("lr_g", "lr_d", "betas_g", "betas_d", "n_critic", "gp_weight", "ema_decay")},
+    "run": {k: k for k in ("limit", "eval_every", "num_threads")},
+}
+
+
+def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a TOML train config; ``overrides`` (dataclass field names, None = keep) replace its values.
+
+    Raises UserError for a missing/unparsable file, unknown sections or keys, or invalid values.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such train config") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"{path}: not a readable TOML file ({e})") from None
+    values: dict[str, Any] = {"name": path.stem}
+    for key, value in raw.items():
+        if isinstance(value, dict) and key in _SECTIONS and key is not None:
+            table = _SECTIONS[key]
+            for sub, v in value.items():
+                if sub not in table:
+                    raise UserError(f"{path}: unknown key [{key}].{sub}; expected one of {sorted(table)}")
+                values[table[sub]] = v
+        elif key in _SECTIONS[None]:
+            values[key] = value
+        else:
+            known = sorted(k for k in _SECTIONS if k) + sorted(_SECTIONS[None])
+            raise UserError(f"{path}: unknown key {key!r}; expected one of {known}")
+    for need in ("generator_arch", "discriminator_arch"):
+        if need not in values:
+            section = need.split("_")[0]
+            raise UserError(f"{path}: missing [{section}] arch = ...")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig.from_dict(values)
+    except TypeError as e:
+        raise UserError(f"{path}: {e}") from None

@@ -1,0 +1,415 @@
+"""The training loop (reads top to bottom, nanoGPT style): ``train(config, out=...) -> last checkpoint``.
+
+Per step, with the BCE loss (the reference article's algorithm): one discriminator step on a real batch and a
+fake batch from fresh noise (the two halves' losses averaged), then one generator step with fresh noise. With
+``wgan-gp``: a critic step (Wasserstein loss + gradient penalty) on every batch and a generator step every
+``n_critic`` batches.
+
+Where this is faster than the article's loop without changing what is computed:
+- the data set is one float tensor in [-1, 1] (``ToTensor`` + ``Normalize(0.5, 0.5)`` applied once, same ops),
+  indexed by a per-epoch permutation from a seeded ``torch.Generator`` (no DataLoader, no PIL per item);
+- the fake batch for the discriminator step is made under ``no_grad`` (the article backpropagates it into the
+  generator, whose gradients are then zeroed before they are used); batch norm still updates its running
+  statistics in both generator calls, as in the article;
+- when the discriminator has no batch-dependent layer, real and fake share one forward pass: BCE's mean over
+  the concatenated 2B outputs equals ``0.5 * (real_loss + fake_loss)``;
+- the discriminator's parameters are frozen during the generator step (their gradients were discarded
+  anyway); Adam is the fused implementation (the same update in one kernel); a batch is ``index_select`` of
+  the permutation; losses stay on the device until the end of the epoch (no ``.item()`` per step); grads
+  are set to None; the progress bar is refreshed every few steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+import gan_eval
+from gan_eval.data.checkpoints import FORMAT, FORMAT_VERSION, quantize, resolve_device, save_image_grid
+from gan_eval.errors import UserError
+from gan_eval.train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, save_checkpoint
+from gan_eval.train.config import TrainConfig
+from gan_eval.train.models import (
+    build_discriminator,
+    build_generator,
+    discriminator_args,
+    generator_args,
+    has_batch_statistics,
+)
+
+#: ``eval_hook(epoch, checkpoint_path)`` may return a dict of numbers; they become columns of epochs.csv.
+EvalHook = Callable[[int, Path], "dict[str, float] | None"]
+GRID_SAMPLES = 64
+#: Config fields that may differ when resuming (they do not change the numbers of the run).
+RESUME_MAY_CHANGE = ("epochs", "eval_every", "num_threads", "name")
+STEP_LOG = "log.csv"
+EPOCH_LOG = "epochs.csv"
+
+
+def load_training_images(
+    config: TrainConfig, images: torch.Tensor | np.ndarray | None = None
+) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]``: ``images`` if given, else the train split of ``config.dataset``; then a seeded
+    subset of ``config.limit`` images (0 = all)."""
+    if images is None:
+        from gan_eval.data.datasets import load_arrays
+
+        arr, _ = load_arrays(config.dataset, "train")
+        data = torch.from_numpy(arr)[:, None]
+    else:
+        data = torch.as_tensor(images)
+    if data.dtype != torch.uint8 or data.ndim != 4:
+        raise UserError(f"training images must be uint8 [N, C, H, W], got {data.dtype} {tuple(data.shape)}")
+    if config.limit:
+        from gan_eval.data.base import subset_indices
+
+        idx = subset_indices(len(data), config.limit, config.seed)
+        if idx is not None:
+            data = data[torch.from_numpy(idx)]
+    if len(data) < 2:
+        raise UserError(f"need at least 2 training images, got {len(data)}")
+    return data
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [-1, 1] with the article's ops: ``ToTensor`` (/255), ``Normalize(0.5, 0.5)``."""
+    return images.float().div_(255).sub_(0.5).div_(0.5)
+
+
+def sample_latent(n: int, config: TrainConfig, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """float32 ``[n, latent_dim]``: standard normal, or uniform on [-1, 1]."""
+    if config.latent_distribution == "uniform":
+        return torch.rand(n, config.latent_dim, generator=gen, device=device) * 2 - 1
+    return torch.randn(n, config.latent_dim, generator=gen, device=device)
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """WGAN-GP: mean of ``(||grad critic(x_hat)||_2 - 1)^2`` on random interpolates of real and fake."""
+    alpha = torch.rand(real.size(0), 1, 1, 1, generator=gen, device=real.device)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def _compatible(stored: TrainConfig, given: TrainConfig, where: Path) -> TrainConfig:
+    a, b = stored.to_dict(), given.to_dict()
+    differ = [k for k in a if k not in RESUME_MAY_CHANGE and a[k] != b[k]]
+    if differ:
+        pairs = ", ".join(f"{k}: checkpoint {a[k]!r} vs given {b[k]!r}" for k in differ)
+        raise UserError(f"--resume {where}: the config differs from the checkpoint's ({pairs})")
+    return dataclasses.replace(stored, **{k: getattr(given, k) for k in RESUME_MAY_CHANGE})
+
+
+def _adam(model: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Fused Adam (the same update in one kernel: about 6x less optimizer time on CPU); torch < 2.4 has no
+    fused CPU Adam, so fall back to the default implementation there."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    from gan_eval.cache import atomic_write
+
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False), checksum=False)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out: str | Path,
+    epochs: int | None = None,
+    device: str = "auto",
+    seed: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    eval_hook: EvalHook | None = None,
+    images: torch.Tensor | np.ndarray | None = None,
+) -> Path:
+    """Train ``config`` and return the path of the last checkpoint.
+
+    Writes into ``out``: ``ckpt_epoch_XXX.pt`` every epoch, ``samples_epoch_XXX.png`` (fixed noise, 8x8 grid),
+    ``log.csv`` (per step: epoch, step, d_loss, g_loss) and ``epochs.csv`` (per epoch: mean losses, seconds,
+    images/s, and whatever ``eval_hook`` returned).
+
+    Args:
+        epochs, seed: override the config's values.
+        device: ``auto`` (cuda when available), ``cpu`` or ``cuda``.
+        resume: continue from the last checkpoint in ``out``; on CPU the result is bit-for-bit that of an
+            uninterrupted run. Without it, ``out`` must not hold checkpoints yet.
+        eval_hook: called as ``eval_hook(epoch, ckpt_path)`` every ``config.eval_every`` epochs and after the
+            last one.
+        images: uint8 ``[N, C, H, W]`` to train on instead of ``config.dataset`` (tests, custom data).
+    """
+    overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+    config = dataclasses.replace(config, **overrides)
+    out = Path(out)
+    dev = resolve_device(device)
+    start: dict[str, Any] | None = None
+    last = latest_checkpoint(out)
+    if resume:
+        if last is None:
+            raise UserError(f"--resume: no ckpt_epoch_XXX.pt in {out}")
+        from gan_eval.data.checkpoints import load_checkpoint
+
+        start = load_checkpoint(last)
+        if "optimizers" not in start:
+            raise UserError(
+                f"--resume: {last} is a slim checkpoint (no optimizer states); it cannot be resumed"
+            )
+        config = _compatible(TrainConfig.from_dict(start["config"]), config, last)
+        if start["epoch"] >= config.epochs:
+            raise UserError(
+                f"--resume: {last} is already at epoch {start['epoch']} of {config.epochs}; pass --epochs"
+            )
+    elif last is not None:
+        raise UserError(
+            f"{out} already holds checkpoints ({last.name}); pass --resume or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+
+    # ---- data: one tensor in [-1, 1] on the device
+    data = normalize(load_training_images(config, images)).to(dev)
+    n_images, image_shape = data.shape[0], tuple(int(s) for s in data.shape[1:])
+    batch = config.batch_size
+    steps_per_epoch = math.ceil(n_images / batch)  # the last, smaller batch is kept (DataLoader's default)
+    if n_images % batch == 1:  # ... unless it holds one image: batch norm cannot train on a batch of one
+        steps_per_epoch -= 1
+
+    # ---- models and optimizers (seeded initialisation)
+    torch.manual_seed(config.seed)
+    g_arch: dict[str, Any] = {
+        "name": config.generator_arch,
+        "args": generator_args(config.generator_arch, config.generator_args, config.latent_dim, image_shape),
+    }
+    d_arch: dict[str, Any] = {
+        "name": config.discriminator_arch,
+        "args": discriminator_args(config.discriminator_arch, config.discriminator_args, image_shape),
+    }
+    try:
+        G = build_generator(g_arch["name"], g_arch["args"]).to(dev)
+        D = build_discriminator(d_arch["name"], d_arch["args"]).to(dev)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"train config {config.name!r}: bad architecture arguments ({e})") from None
+    with torch.no_grad():  # in eval mode: a check must not touch batch norm's running statistics
+        produced = tuple(G.eval()(torch.zeros(2, config.latent_dim, device=dev)).shape[1:])
+        G.train()
+    if produced != image_shape:
+        raise UserError(f"generator {g_arch['name']!r} does not produce images of shape {image_shape}")
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if config.ema_decay > 0 else None
+    opt_g = _adam(G, config.lr_g, config.betas_g)
+    opt_d = _adam(D, config.lr_d, config.betas_d)
+    shuffle_gen = torch.Generator().manual_seed(config.seed)
+    noise_gen = torch.Generator(device=dev).manual_seed(config.seed + 1)
+    fixed_noise = sample_latent(
+        GRID_SAMPLES, config, torch.Generator(device=dev).manual_seed(config.seed + 2), dev
+    )
+    first_epoch, global_step = 1, 0
+    epoch_rows: list[dict[str, Any]] = []
+    step_frames: list[pd.DataFrame] = []
+
+    if start is not None:
+        G.load_state_dict(start["generator"])
+        D.load_state_dict(start["discriminator"])
+        if G_ema is not None:
+            G_ema.load_state_dict(start["generator_ema"])
+        opt_g.load_state_dict(start["optimizers"]["g"])
+        opt_d.load_state_dict(start["optimizers"]["d"])
+        shuffle_gen.set_state(start["rng"]["shuffle"])
+        noise_gen.set_state(start["rng"]["noise"])
+        torch.set_rng_state(start["rng"]["torch"])
+        if dev.type == "cuda" and start["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(start["rng"]["cuda"])
+        first_epoch, global_step = int(start["epoch"]) + 1, int(start["global_step"])
+        for old in (STEP_LOG, EPOCH_LOG):  # drop rows of epochs after the checkpoint (an interrupted epoch)
+            if (out / old).exists():
+                frame = pd.read_csv(out / old)
+                frame = frame[frame["epoch"] < first_epoch]
+                if old == STEP_LOG:
+                    step_frames.append(frame)
+                else:
+                    epoch_rows.extend(frame.to_dict("records"))
+        for epoch_no, path in list_checkpoints(out):
+            if epoch_no > int(start["epoch"]):
+                path.unlink()
+
+    # ---- the step
+    fuse_d = not has_batch_statistics(D)
+    bce = nn.BCELoss()
+    targets: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def labels(b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(ones [b, 1], zeros [b, 1], ones-then-zeros [2b, 1]) on the device, made once per batch size."""
+        if b not in targets:
+            ones, zeros = torch.ones(b, 1, device=dev), torch.zeros(b, 1, device=dev)
+            targets[b] = (ones, zeros, torch.cat([ones, zeros]))
+        return targets[b]
+
+    def d_step(real: torch.Tensor) -> torch.Tensor:
+        b = real.size(0)
+        with torch.no_grad():
+            fake = G(sample_latent(b, config, noise_gen, dev))
+        if config.loss == "bce":
+            ones, zeros, both = labels(b)
+            if fuse_d:
+                d_loss = bce(D(torch.cat([real, fake])), both)
+            else:
+                d_loss = 0.5 * (bce(D(real), ones) + bce(D(fake), zeros))
+        else:  # wgan-gp
+            if fuse_d:
+                scores = D(torch.cat([real, fake]))
+                d_real, d_fake = scores[:b], scores[b:]
+            else:
+                d_real, d_fake = D(real), D(fake)
+            d_loss = (
+                d_fake.mean() - d_real.mean() + config.gp_weight * gradient_penalty(D, real, fake, noise_gen)
+            )
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        return d_loss.detach()
+
+    def g_step(b: int) -> torch.Tensor:
+        D.requires_grad_(False)  # only the generator's gradients are used
+        scores = D(G(sample_latent(b, config, noise_gen, dev)))
+        g_loss = bce(scores, labels(b)[0]) if config.loss == "bce" else -scores.mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        if G_ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1.0 - config.ema_decay)
+                for b_ema, b_cur in zip(G_ema.buffers(), G.buffers(), strict=True):
+                    b_ema.copy_(b_cur)
+        return g_loss.detach()
+
+    # ---- the epochs
+    bar = _progress(progress)
+    last_path = checkpoint_path(out, first_epoch - 1)
+    with bar if bar is not None else contextlib.nullcontext():
+        task = bar.add_task("", total=steps_per_epoch) if bar is not None else None
+        for epoch in range(first_epoch, config.epochs + 1):
+            t0 = time.perf_counter()
+            perm = torch.randperm(n_images, generator=shuffle_gen).to(dev)
+            d_hist = torch.zeros(steps_per_epoch, device=dev)
+            g_hist = torch.full((steps_per_epoch,), float("nan"), device=dev)
+            refresh = max(1, steps_per_epoch // 50)
+            if bar is not None and task is not None:
+                bar.reset(task, total=steps_per_epoch, description=f"epoch {epoch}/{config.epochs}")
+            for i in range(steps_per_epoch):
+                real = data.index_select(0, perm[i * batch : (i + 1) * batch])
+                d_hist[i] = d_step(real)
+                global_step += 1
+                if global_step % config.n_critic == 0:
+                    g_hist[i] = g_step(real.size(0))
+                if (
+                    bar is not None
+                    and task is not None
+                    and ((i + 1) % refresh == 0 or i + 1 == steps_per_epoch)
+                ):
+                    lo = max(0, i + 1 - refresh)
+                    d_run = float(d_hist[lo : i + 1].mean())
+                    g_run = float(g_hist[lo : i + 1].nanmean())
+                    bar.update(
+                        task,
+                        completed=i + 1,
+                        description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}",
+                    )
+            seconds = time.perf_counter() - t0
+
+            # ---- logs, samples, checkpoint, evaluation
+            d_np, g_np = d_hist.cpu().numpy(), g_hist.cpu().numpy()
+            first_step = global_step - steps_per_epoch + 1
+            step_frames.append(
+                pd.DataFrame(
+                    {
+                        "epoch": epoch,
+                        "step": np.arange(first_step, global_step + 1),
+                        "d_loss": d_np,
+                        "g_loss": g_np,
+                    }
+                )
+            )
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "global_step": global_step,
+                "d_loss": float(np.mean(d_np)),
+                "g_loss": float(np.nanmean(g_np)) if np.isfinite(g_np).any() else float("nan"),
+                "seconds": seconds,
+                "images_per_s": n_images / seconds,
+            }
+            sampler = G_ema if G_ema is not None else G
+            was_training = sampler.training
+            sampler.eval()
+            with torch.no_grad():
+                grid = quantize(sampler(fixed_noise))
+            sampler.train(was_training)
+            save_image_grid(grid, out / f"samples_epoch_{epoch:03d}.png", nrow=8)
+            epoch_rows.append(row)
+            losses = {k: [float(r[k]) for r in epoch_rows] for k in ("epoch", "d_loss", "g_loss")}
+            ckpt = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "gan_eval_version": gan_eval.__version__,
+                "torch_version": str(torch.__version__),
+                "generator": G.state_dict(),
+                "generator_ema": G_ema.state_dict() if G_ema is not None else None,
+                "generator_arch": g_arch,
+                "latent": {"dim": config.latent_dim, "distribution": config.latent_distribution},
+                "output_range": (-1.0, 1.0),
+                "image_shape": image_shape,
+                "dataset": config.dataset if images is None else "custom",
+                "epoch": epoch,
+                "global_step": global_step,
+                "seed": config.seed,
+                "config": config.to_dict(),
+                "losses": losses,
+                "discriminator": D.state_dict(),
+                "discriminator_arch": d_arch,
+                "optimizers": {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
+                "rng": {
+                    "shuffle": shuffle_gen.get_state(),
+                    "noise": noise_gen.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
+                },
+            }
+            last_path = save_checkpoint(ckpt, checkpoint_path(out, epoch))
+            if eval_hook is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
+                row.update(eval_hook(epoch, last_path) or {})
+            _write_csv(pd.concat(step_frames, ignore_index=True), out / STEP_LOG)
+            _write_csv(pd.DataFrame(epoch_rows), out / EPOCH_LOG)
+    return last_path
+
+
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar on stderr, or None when disabled."""
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )

@@ -1,0 +1,177 @@
+"""Generator and discriminator architectures, by name, so a checkpoint can rebuild its generator.
+
+Every generator maps a latent ``float32 [B, latent_dim]`` to images ``float32 [B, C, H, W]`` in ``[-1, 1]``
+(Tanh output). Discriminators map images to ``float32 [B, 1]``: a probability (``sigmoid=True``, for the BCE
+loss) or an unbounded score (WGAN-GP critic).
+
+A checkpoint stores ``{"name": ..., "args": {...}}`` for each network; :func:`build_generator` and
+:func:`build_discriminator` turn that back into a module, with no other flag needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class MLPGenerator(nn.Module):
+    """The reference article's generator, unchanged: Linear(latent, 256) - LeakyReLU(0.2) - BatchNorm1d(256) -
+    Linear(256, C*H*W) - Tanh, reshaped to ``[B, C, H, W]``. Attribute names match the article
+    (``model.N``) so its state dicts load as they are."""
+
+    def __init__(
+        self, latent_dim: int = 100, img_shape: Sequence[int] = (1, 28, 28), hidden: int = 256
+    ) -> None:
+        super().__init__()
+        self.img_shape = tuple(int(s) for s in img_shape)
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.BatchNorm1d(hidden),
+            nn.Linear(hidden, math.prod(self.img_shape)),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model(z).view(z.size(0), *self.img_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """The reference article's discriminator, unchanged: Linear(C*H*W, 512) - LeakyReLU(0.2) -
+    Linear(512, 256) - LeakyReLU(0.2) - Linear(256, 1) - Sigmoid. No batch-dependent layer, so real and
+    fake halves may share one forward pass."""
+
+    def __init__(
+        self, img_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (512, 256), sigmoid: bool = True
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(int(s) for s in img_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, int(h)), nn.LeakyReLU(0.2, inplace=True)]
+            width = int(h)
+        layers.append(nn.Linear(width, 1))
+        if sigmoid:
+            layers.append(nn.Sigmoid())
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.model(img.reshape(img.size(0), -1))
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """DCGAN paper init: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """A DCGAN generator for 28x28: ConvT(latent -> 2w, 7x7) - BN - ReLU - ConvT(2w -> w, 4, s2) [14x14] -
+    BN - ReLU - ConvT(w -> C, 4, s2) [28x28] - Tanh."""
+
+    def __init__(self, latent_dim: int = 100, channels: int = 1, width: int = 64) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.model = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 2 * width, 7, 1, 0, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
+            nn.Tanh(),
+        )
+        _dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model(z.view(z.size(0), -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """A DCGAN discriminator for 28x28: Conv(C -> w, 4, s2) [14x14] - LeakyReLU(0.2) -
+    Conv(w -> 2w, 4, s2) [7x7] - norm - LeakyReLU(0.2) - Conv(2w -> 1, 7) - (Sigmoid).
+
+    ``norm``: ``"batch"`` (DCGAN), ``"layer"`` or ``"none"`` (a WGAN-GP critic must not use batch norm: the
+    gradient penalty is per sample).
+    """
+
+    def __init__(self, channels: int = 1, width: int = 64, norm: str = "batch", sigmoid: bool = True) -> None:
+        super().__init__()
+        norms: dict[str, Callable[[], nn.Module]] = {
+            "batch": lambda: nn.BatchNorm2d(2 * width),
+            "layer": lambda: nn.LayerNorm([2 * width, 7, 7]),
+            "none": nn.Identity,
+        }
+        if norm not in norms:
+            raise ValueError(f"norm must be one of {sorted(norms)}, got {norm!r}")
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=norm == "none"),
+            norms[norm](),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(2 * width, 1, 7, 1, 0),
+            nn.Flatten(),
+        ]
+        if sigmoid:
+            layers.append(nn.Sigmoid())
+        self.model = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.model(img)
+
+
+GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+
+
+def generator_args(
+    name: str, args: dict[str, Any], latent_dim: int, img_shape: Sequence[int]
+) -> dict[str, Any]:
+    """The full constructor arguments of generator ``name``: ``args`` plus latent size and image shape."""
+    full = dict(args, latent_dim=int(latent_dim))
+    if name == "mlp":
+        full["img_shape"] = [int(s) for s in img_shape]
+    else:
+        full["channels"] = int(img_shape[0])
+    return full
+
+
+def discriminator_args(name: str, args: dict[str, Any], img_shape: Sequence[int]) -> dict[str, Any]:
+    """The full constructor arguments of discriminator ``name``: ``args`` plus the image shape."""
+    if name == "mlp":
+        return dict(args, img_shape=[int(s) for s in img_shape])
+    return dict(args, channels=int(img_shape[0]))
+
+
+def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
+    if name not in table:
+        raise KeyError(f"unknown {kind} architecture {name!r}; known: {sorted(table)}")
+    return table[name](**args)
+
+
+def build_generator(name: str, args: dict[str, Any]) -> nn.Module:
+    """Generator ``name`` built with ``args`` (as stored in a checkpoint). KeyError for an unknown name."""
+    return _build(GENERATORS, "generator", name, args)
+
+
+def build_discriminator(name: str, args: dict[str, Any]) -> nn.Module:
+    """Discriminator ``name`` built with ``args``. KeyError for an unknown name."""
+    return _build(DISCRIMINATORS, "discriminator", name, args)
+
+
+def has_batch_statistics(module: nn.Module) -> bool:
+    """True when a sample's output depends on the rest of its batch (batch norm in training mode)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
