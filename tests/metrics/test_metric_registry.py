@@ -1,0 +1,68 @@
+"""The metric registry: names, directions, and the uniform compute() over one set of inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gan_eval.errors import UserError
+from gan_eval.metrics import METRICS, MetricInputs, get_metric, higher_is_better, list_metrics
+from gan_eval.metrics import registry as reg
+from gan_eval.metrics.fid import fid_from_stats
+from gan_eval.stats import FeatureStats
+
+
+def test_names_and_directions() -> None:
+    assert list_metrics() == ["dc", "fid", "is", "kid", "pr"]
+    lower = {reg.FID, reg.KID_MEAN}
+    higher = {reg.IS_MEAN, reg.PRECISION, reg.RECALL, reg.DENSITY, reg.COVERAGE}
+    for key in lower:
+        assert higher_is_better(key) is False
+    for key in higher:
+        assert higher_is_better(key) is True
+    assert set(reg.direction_table()) == lower | higher
+    for key in (reg.IS_STD, reg.KID_STD, reg.FID_CLIPPED_EIGS, "nonsense"):
+        with pytest.raises(UserError, match="no direction"):
+            higher_is_better(key)
+    with pytest.raises(UserError, match="available: dc, fid, is, kid, pr"):
+        get_metric("fjd")
+    assert get_metric("is").needs == frozenset({"logits"}) and not get_metric("is").needs_real
+    assert all(spec.name == name for name, spec in METRICS.items())
+
+
+def test_register_validation() -> None:
+    with pytest.raises(ValueError, match="needs"):
+        reg.register_metric("bad", higher_is_better=True, needs={"pixels"}, keys=("x",))
+    with pytest.raises(ValueError, match="both directions"):
+        reg.register_metric("bad2", higher_is_better=True, needs={"stats"}, keys=(reg.FID,))(lambda r, f: {})
+    assert "bad2" not in METRICS
+
+
+def test_compute_all_from_one_set_of_inputs() -> None:
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(60, 6, generator=g), torch.randn(50, 6, generator=g) + 0.5
+    logits = torch.randn(50, 10, generator=g)
+    r_stats, f_stats = FeatureStats(6).update(real), FeatureStats(6).update(fake)
+    r_in = MetricInputs(stats=r_stats.moments(), features=real)
+    f_in = MetricInputs(stats=f_stats, features=fake, logits=logits)  # FeatureStats is accepted too
+    fid = get_metric("fid").compute(r_in, f_in)
+    assert fid["fid"] == fid_from_stats(r_stats.mean(), r_stats.cov(), f_stats.mean(), f_stats.cov())["fid"]
+    assert set(get_metric("is").compute(None, f_in, splits=5)) == {"is_mean", "is_std"}
+    assert get_metric("kid").compute(r_in, f_in, subset_size=40, subsets=3)["kid_subset_size"] == 40
+    assert set(get_metric("pr").compute(r_in, f_in)) == {"precision", "recall"}
+    assert set(get_metric("dc").compute(r_in, f_in)) == {"density", "coverage"}
+    for spec in METRICS.values():
+        assert all(key in reg.direction_table() or key in reg.STD_OF.values() for key in spec.keys)
+
+    class Duck:  # the pipeline's own record: mu / sigma / n attributes
+        def __init__(self, s: FeatureStats) -> None:
+            self.stats, self.mu, self.sigma, self.n = None, s.mean(), s.cov(), s.n
+
+    assert get_metric("fid").compute(real=Duck(r_stats), fake=Duck(f_stats))["fid"] == pytest.approx(
+        fid["fid"]
+    )
+    with pytest.raises(UserError, match="needs the real set's features"):
+        get_metric("kid").compute(MetricInputs(), f_in)
+    with pytest.raises(UserError, match="statistics"):
+        get_metric("fid").compute(MetricInputs(features=np.zeros((3, 6))), f_in)
