@@ -128,3 +128,55 @@ def test_gate_and_report_from_results(sets, tmp_cache, tmp_path):
     assert r.exit_code == 0, r.output
     text = report.read_text()
     assert "fid" in text and "|" in text
+
+
+CKPT = "tests/data/mlp_gan_mnist.pt"
+
+
+def test_train_sample_compare_report_on_a_tiny_run(tmp_path, tmp_cache):
+    from pathlib import Path
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(Path("configs/train/mlp_gan.toml").read_text() + "\n[run]\nlimit = 256\nnum_threads = 1\n")
+    run = tmp_path / "run"
+    r = invoke("train", "--config", cfg, "--epochs", "2", "--out", run, "--quiet")
+    assert r.exit_code == 0, r.output
+    cks = sorted(run.glob("ckpt_epoch_*.pt"))
+    assert [c.name for c in cks] == ["ckpt_epoch_001.pt", "ckpt_epoch_002.pt"]
+    grid = tmp_path / "grid.png"
+    assert invoke("sample", cks[-1], "-n", "16", "-o", grid).exit_code == 0 and grid.stat().st_size > 0
+    results = tmp_path / "results.csv"
+    r = invoke("compare", *cks, CKPT, "--real", "mnist:test", "--metrics", "fid,pr", "--n", "500",
+               "--bootstrap", "10", "--results", results, "--run", "tiny", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    ranking = doc["ranking"]
+    assert [row["rank"] for row in ranking] == [1, 2, 3]
+    fids = [row["fid"] for row in ranking]
+    assert fids == sorted(fids)  # lower is better: best first
+    assert ranking[0]["checkpoint"] == "mlp_gan_mnist.pt"  # 20 epochs beat 2 epochs on 256 images
+    assert "separated" in doc["verdict"]
+    assert all("fid_ci" in row and "precision_ci" not in row for row in ranking)  # no bootstrap CI for k-NN PR
+    df = load_results(results)
+    assert set(df["epoch"].dropna().astype(int)) == {1, 2, 20}
+    report = tmp_path / "rep" / "tiny.md"
+    r = invoke("report", "--results", results, "--run", "tiny", "-o", report)
+    assert r.exit_code == 0, r.output
+    text = report.read_text()
+    import re
+
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all((report.parent / link).is_file() for link in links)
+    assert any("samples" in link for link in links) and any("classes" in link for link in links)
+
+
+def test_train_and_sample_bad_input(tmp_path):
+    assert invoke("train", "--config", tmp_path / "nope.toml").exit_code == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [unclosed")
+    r = invoke("train", "--config", bad)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "trunc.pt").write_bytes(Path_bytes := b"PK\x03\x04 broken")
+    r = invoke("sample", tmp_path / "trunc.pt", "-o", tmp_path / "g.png")
+    assert r.exit_code == 2 and not (tmp_path / "g.png").exists()
+    assert Path_bytes

@@ -421,6 +421,7 @@ def compare_cmd(
         bootstrap=bootstrap,
         results=None if no_save else results,
         progress=not quiet,
+        run_id=run_id,
     )
     _emit(table.as_dict(), as_json, table.rows, title=f"checkpoints vs {real} (ranked by {table.primary})")
     if not as_json:
