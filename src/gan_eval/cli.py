@@ -87,6 +87,7 @@ CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the e
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute real statistics; do not cache.")]
 ZDimOpt = Annotated[int | None, typer.Option("--z-dim", help="Latent size of a TorchScript generator.")]
 BootOpt = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for confidence intervals.")]
+RunOpt = Annotated[str, typer.Option("--run", help="run_id recorded in the results table.")]
 
 
 def _parse_range(value: str | None) -> tuple[float, float] | None:
@@ -150,6 +151,7 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
     from gan_eval.pipeline import EvalConfig, evaluate, result_rows
 
     results: Path = kw.pop("results")
+    run_id: str = kw.pop("run_id")
     no_save: bool = kw.pop("no_save")
     as_json: bool = kw.pop("as_json")
     cfg = EvalConfig(metrics=metrics, **kw)
@@ -162,7 +164,7 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
     if not no_save:
         from gan_eval.results import append_results
 
-        rows_df = result_rows(res, cfg)
+        rows_df = result_rows(res, cfg, run_id=run_id)
         append_results(rows_df, results)
     out = {
         "values": res.values,
@@ -196,9 +198,13 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
 
 
 def _eval_command(metrics_default: str, name: str, example: str):
+    """One definition of the evaluation options for `eval` and the single-metric commands."""
+    is_eval = metrics_default == "fid,is,kid,pr"
+
     def command(
         real: Real,
         fake: Fake,
+        metrics: str = "fid" if is_eval else metrics_default,
         extractor: ExtractorOpt = "inception",
         protocol: ProtocolOpt = None,
         n: NOpt = 10_000,
@@ -215,13 +221,14 @@ def _eval_command(metrics_default: str, name: str, example: str):
         bootstrap: BootOpt = 0,
         compile: CompileOpt = False,
         no_cache: NoCacheOpt = False,
+        run_id: RunOpt = "",
         results: ResultsOpt = DEFAULT_RESULTS,
         no_save: NoSaveOpt = False,
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
         _run_eval(
-            _metrics_list(metrics_default),
+            _metrics_list(metrics),
             real=real,
             fake=fake,
             extractor=extractor,
@@ -240,6 +247,7 @@ def _eval_command(metrics_default: str, name: str, example: str):
             bootstrap=bootstrap,
             compile=compile,
             use_cache=not no_cache,
+            run_id=run_id,
             results=results,
             no_save=no_save,
             as_json=as_json,
@@ -247,96 +255,47 @@ def _eval_command(metrics_default: str, name: str, example: str):
         )
 
     command.__doc__ = f"{name}\n\nExample: `{example}`"
+    # --metrics is shown on `eval` only; the single-metric commands keep it hidden (an object, not a string
+    # annotation, so it is evaluated here rather than in the module namespace)
+    command.__annotations__["metrics"] = Annotated[
+        str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.", hidden=not is_eval)
+    ]
     return command
 
 
-app.command("fid")(
-    _eval_command(
+for _name, _metrics, _help, _example in (
+    (
+        "fid",
         "fid",
         "Frechet Inception Distance (lower is better).",
         "gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt",
-    )
-)
-app.command("is")(
-    _eval_command(
+    ),
+    (
+        "is",
         "is",
         "Inception Score of the generated set (higher is better).",
         "gan-eval is --real mnist:test --fake ckpt.pt --extractor mnist-lenet",
-    )
-)
-app.command("kid")(
-    _eval_command(
+    ),
+    (
+        "kid",
         "kid",
         "Kernel Inception Distance, 100 subsets of 1,000 (lower is better).",
         "gan-eval kid --real mnist:test --fake samples/ --extractor mnist-lenet",
-    )
-)
-app.command("pr")(
-    _eval_command(
+    ),
+    (
+        "pr",
         "pr",
         "Precision and recall, k=3 (higher is better).",
         "gan-eval pr --real mnist:test --fake ckpt.pt --extractor mnist-lenet",
-    )
-)
-
-
-@app.command("eval")
-def eval_cmd(
-    real: Real,
-    fake: Fake,
-    metrics: Annotated[
-        str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.")
-    ] = "fid",
-    extractor: ExtractorOpt = "inception",
-    protocol: ProtocolOpt = None,
-    n: NOpt = 10_000,
-    seed: SeedOpt = 0,
-    batch_size: BatchOpt = None,
-    device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    real_limit: LimitOpt = None,
-    fake_limit: FakeLimitOpt = None,
-    data_root: DataRootOpt = None,
-    weights: WeightsOpt = None,
-    value_range: RangeOpt = None,
-    z_dim: ZDimOpt = None,
-    bootstrap: BootOpt = 0,
-    compile: CompileOpt = False,
-    no_cache: NoCacheOpt = False,
-    results: ResultsOpt = DEFAULT_RESULTS,
-    no_save: NoSaveOpt = False,
-    as_json: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Several metrics from one pass over the features.
-
-    Example: `gan-eval eval --real mnist --fake ckpt.pt --metrics fid,is,kid,pr --extractor mnist-lenet`
-    """
-    _run_eval(
-        _metrics_list(metrics),
-        real=real,
-        fake=fake,
-        extractor=extractor,
-        protocol=protocol,
-        n=n,
-        seed=seed,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-        real_limit=real_limit,
-        fake_limit=fake_limit,
-        data_root=data_root,
-        weights=weights,
-        value_range=_parse_range(value_range),
-        z_dim=z_dim,
-        bootstrap=bootstrap,
-        compile=compile,
-        use_cache=not no_cache,
-        results=results,
-        no_save=no_save,
-        as_json=as_json,
-        progress=not quiet,
-    )
+    ),
+    (
+        "eval",
+        "fid,is,kid,pr",
+        "Several metrics from one pass over the features.",
+        "gan-eval eval --real mnist --fake ckpt.pt --metrics fid,is,kid,pr --extractor mnist-lenet",
+    ),
+):
+    app.command(_name)(_eval_command(_metrics, _help, _example))
 
 
 @app.command("stats")
@@ -395,7 +354,7 @@ def compare_cmd(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 50,
-    run_id: Annotated[str, typer.Option("--run", help="run_id recorded in the results table.")] = "",
+    run_id: RunOpt = "",
     results: ResultsOpt = DEFAULT_RESULTS,
     no_save: NoSaveOpt = False,
     as_json: JsonOpt = False,
@@ -431,9 +390,13 @@ def compare_cmd(
 @app.command("report")
 def report_cmd(
     results: Annotated[Path, typer.Option("--results", help="Results table.")] = DEFAULT_RESULTS,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path("reports/report.md"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path(
+        "reports/report.md"
+    ),
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
-    gate_config: Annotated[Path | None, typer.Option("--gate-config", help="Show these gates' verdicts.")] = None,
+    gate_config: Annotated[
+        Path | None, typer.Option("--gate-config", help="Show these gates' verdicts.")
+    ] = None,
     samples: Annotated[
         bool, typer.Option("--samples/--no-samples", help="Sample grid + class histogram per checkpoint.")
     ] = True,
@@ -460,18 +423,25 @@ def report_cmd(
             rows = df if run is None else df[df["run_id"] == run]
             cks = sorted({c for c in rows["checkpoint"].tolist() if c})
             grids, hists = report_assets(cks, Path(tmp))
-        path = write_report(df, out, run=run, gate_config=gate_config, sample_grids=grids,
-                            class_histograms=hists, title=title)
+        path = write_report(
+            df, out, run=run, gate_config=gate_config, sample_grids=grids, class_histograms=hists, title=title
+        )
     print(path)
 
 
 @app.command("gate")
 def gate_cmd(
     config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
-    results: Annotated[Path | None, typer.Option("--results", help="Gate the latest rows of this table.")] = None,
-    fake: Annotated[str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Gate the latest rows of this table.")
+    ] = None,
+    fake: Annotated[
+        str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")
+    ] = None,
     real: Annotated[str, typer.Option("--real", help="Real set when --fake is given.")] = "mnist",
-    metrics: Annotated[str, typer.Option("--metrics", "-m", help="Metrics to compute with --fake.")] = "fid,is",
+    metrics: Annotated[
+        str, typer.Option("--metrics", "-m", help="Metrics to compute with --fake.")
+    ] = "fid,is",
     extractor: ExtractorOpt = "mnist-lenet",
     n: NOpt = 10_000,
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
@@ -494,8 +464,15 @@ def gate_cmd(
     if fake is not None:
         from gan_eval.pipeline import EvalConfig, evaluate, result_rows
 
-        ecfg = EvalConfig(real=real, fake=fake, metrics=_metrics_list(metrics), extractor=extractor, n=n,
-                          bootstrap=20, progress=not quiet)
+        ecfg = EvalConfig(
+            real=real,
+            fake=fake,
+            metrics=_metrics_list(metrics),
+            extractor=extractor,
+            n=n,
+            bootstrap=20,
+            progress=not quiet,
+        )
         df = result_rows(evaluate(config=ecfg), ecfg)
     else:
         from gan_eval.results import load_results
@@ -521,13 +498,19 @@ def gate_cmd(
 def train_cmd(
     config: Annotated[Path, typer.Option("--config", help="Training TOML, e.g. configs/train/mlp_gan.toml.")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the config's epochs.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")
+    ] = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
+    ] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", help="mnist or fashion-mnist.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: torch's).")] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")] = 0,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="mnist-lenet FID every k epochs (0: off).")
+    ] = 0,
     results: ResultsOpt = DEFAULT_RESULTS,
     quiet: QuietOpt = False,
 ) -> None:
@@ -544,8 +527,12 @@ def train_cmd(
         from gan_eval.pipeline import training_eval_hook
 
         real = "fashion-mnist" if dataset == "fashion-mnist" else "mnist"
-        hook = training_eval_hook(real=real, results=results, run_id=(out or config).stem,
-                                  extractor="mnist-lenet" if real == "mnist" else "fashion-mnist-lenet")
+        hook = training_eval_hook(
+            real=real,
+            results=results,
+            run_id=(out or config).stem,
+            extractor="mnist-lenet" if real == "mnist" else "fashion-mnist-lenet",
+        )
     overrides: dict[str, Any] = {}
     if dataset is not None:
         overrides["dataset"] = dataset
@@ -553,8 +540,17 @@ def train_cmd(
         overrides["num_threads"] = threads
     if eval_every:
         overrides["eval_every"] = eval_every
-    last = train_from_toml(config, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
-                           progress=not quiet, eval_hook=hook, **overrides)
+    last = train_from_toml(
+        config,
+        out=out,
+        epochs=epochs,
+        device=device,
+        seed=seed,
+        resume=resume,
+        progress=not quiet,
+        eval_hook=hook,
+        **overrides,
+    )
     print(last)
 
 
@@ -567,7 +563,9 @@ def sample_cmd(
     nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
     z_dim: ZDimOpt = None,
     value_range: RangeOpt = None,
-    no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw generator, not its EMA copy.")] = False,
+    no_ema: Annotated[
+        bool, typer.Option("--no-ema", help="Use the raw generator, not its EMA copy.")
+    ] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
     """Write a grid of generated samples (torchvision's make_grid).
@@ -576,8 +574,19 @@ def sample_cmd(
     """
     from gan_eval.data.checkpoints import sample_grid
 
-    print(sample_grid(checkpoint, n=n, out=out, seed=seed, nrow=nrow, z_dim=z_dim, device=device,
-                      use_ema=not no_ema, value_range=_parse_range(value_range)))
+    print(
+        sample_grid(
+            checkpoint,
+            n=n,
+            out=out,
+            seed=seed,
+            nrow=nrow,
+            z_dim=z_dim,
+            device=device,
+            use_ema=not no_ema,
+            value_range=_parse_range(value_range),
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- weights
@@ -594,7 +603,9 @@ def weights_fetch(weights: WeightsOpt = None, quiet: QuietOpt = False) -> None:
 
 @weights_app.command("verify")
 def weights_verify(
-    path: Annotated[str | None, typer.Argument(help="Weights file (default: the one fetch would use).")] = None,
+    path: Annotated[
+        str | None, typer.Argument(help="Weights file (default: the one fetch would use).")
+    ] = None,
 ) -> None:
     """Check a weights file: format, sha256, whether it has the 1008-class head.
 
@@ -619,7 +630,9 @@ def weights_path_cmd() -> None:
 @weights_app.command("export")
 def weights_export(
     fmt: Annotated[str, typer.Option("--format", help="pytorch-fid or torch-fidelity.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: $TORCH_HOME's).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default: $TORCH_HOME's).")
+    ] = None,
     weights: WeightsOpt = None,
 ) -> None:
     """Write the weights in another library's layout so it runs offline on the same network.
@@ -685,24 +698,32 @@ def cache_clear(
 def classifier_train(
     dataset: Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")] = "mnist",
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write.")] = Path("mnist_lenet.pt"),
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Training epochs (default: the shipped recipe).")
-    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (shipped recipe: 12).")] = 12,
     seed: SeedOpt = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads (the shipped files used 1).")] = 1,
     device: DeviceOpt = "cpu",
     quiet: QuietOpt = False,
 ) -> None:
-    """Train the LeNet-style classifier behind `--extractor mnist-lenet`, reproducibly.
+    """Train the LeNet-style classifier behind `--extractor mnist-lenet`, reproducibly (seeded).
 
-    Example: `gan-eval classifier train --dataset mnist --out mnist_lenet.pt`
+    Example: `gan-eval classifier train --dataset mnist --epochs 12 --seed 0 --threads 1 --out mnist_lenet.pt`
     """
     from gan_eval.features.lenet import train_classifier
 
-    kwargs: dict[str, Any] = {"seed": seed, "out": out, "device": device, "progress": not quiet}
-    if epochs is not None:
-        kwargs["epochs"] = epochs
-    info = train_classifier(dataset, **kwargs)
-    _emit(info, True)
+    if dataset not in ("mnist", "fashion-mnist"):
+        raise UserError(f"--dataset {dataset}: expected mnist or fashion-mnist")
+    info = train_classifier(
+        dataset,
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        threads=threads,
+        out=out,
+        device=device,
+        progress=not quiet,
+    )
+    print(f"test accuracy {info['test_accuracy']:.4%}  sha256 {info['sha256']}  -> {info['out']}")
 
 
 # ----------------------------------------------------------------------------- entry point
