@@ -118,3 +118,17 @@ def test_summary_table_single_evaluation_marks_nothing(results_df):
     numbers, formatted = summary_table(results_df[results_df["epoch"] == 2])
     assert numbers.loc["ckpt_epoch_002.pt", "fid"] == 10.0
     assert not any(str(v).startswith("**") for v in formatted.to_numpy().ravel())
+
+
+def test_values_of_different_extractors_get_their_own_columns(results_df, make_evaluation):
+    import pandas as pd
+
+    from gan_eval.reporting.markdown import summary_table
+
+    inception = make_evaluation(3, fid=120.0, is_mean=2.0, prec=0.1, extractor="inception", run_id="demo")
+    numbers, formatted = summary_table(pd.concat([results_df, inception], ignore_index=True))
+    assert "fid [inception]" in numbers.columns and "fid [mnist-lenet]" in numbers.columns
+    # best marking stays within one extractor's column: 10.0 (epoch 2) is best among the lenet values
+    lenet_col = [c for c in formatted.columns if c.startswith("fid [mnist-lenet]")][0]
+    assert [v for v in formatted[lenet_col] if v.startswith("**")] == ["**10 [9.5, 10.5]**"]
+    assert numbers["fid [inception]"].dropna().tolist() == [120.0]

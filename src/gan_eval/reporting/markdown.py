@@ -53,7 +53,7 @@ def latest_rows(results: pd.DataFrame) -> pd.DataFrame:
     if results.empty:
         return results.assign(label=pd.Series(dtype=str))
     df = results.assign(_order=range(len(results))).sort_values(["timestamp", "_order"], kind="stable")
-    df = df.drop_duplicates(["run_id", "fake", "metric"], keep="last").drop(columns="_order")
+    df = df.drop_duplicates(["run_id", "fake", "metric", "extractor"], keep="last").drop(columns="_order")
     return df.assign(label=df.apply(_label, axis=1))
 
 
@@ -72,7 +72,11 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     with ``± std`` (or ``[ci_low, ci_high]``), the best value per metric in bold (only with 2+ rows and a
     known direction), and metric headers with ↓ / ↑ for lower / higher is better."""
     df = latest_rows(results)
-    metrics = list(dict.fromkeys(df["metric"]))
+    # values of different extractors are different quantities: with several, each gets its own column
+    several = df["extractor"].nunique() > 1
+    df = df.assign(column=[f"{m} [{e}]" if several else m for m, e in zip(df["metric"], df["extractor"])])
+    metric_of = dict(zip(df["column"], df["metric"]))
+    metrics = list(dict.fromkeys(df["column"]))
     keys = ["run_id", "label"]
     index = (
         df.groupby(keys, sort=False)
@@ -85,7 +89,7 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for col in ("epoch", "step"):
         formatted[col] = [("" if pd.isna(v) else str(int(v))) for v in numbers[col]]
     for m in metrics:
-        sub = df[df["metric"] == m].set_index(keys)
+        sub = df[df["column"] == m].set_index(keys)
         numbers[m] = sub["value"].reindex(numbers.index)
         cells = []
         for k in numbers.index:
@@ -95,7 +99,7 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             else:
                 cells.append("")
         formatted[m] = cells
-        direction = metric_direction(m)
+        direction = metric_direction(metric_of[m])
         col = numbers[m]
         if direction is not None and col.notna().sum() >= 2:
             best = col.idxmax() if direction else col.idxmin()
@@ -105,7 +109,7 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         formatted = formatted.droplevel("run_id")
     empty = [col for col in ("epoch", "step") if numbers[col].isna().all()]
     numbers, formatted = numbers.drop(columns=empty), formatted.drop(columns=empty)
-    formatted = formatted.rename(columns={m: f"{m}{_ARROW[metric_direction(m)]}" for m in metrics})
+    formatted = formatted.rename(columns={m: f"{m}{_ARROW[metric_direction(metric_of[m])]}" for m in metrics})
     return numbers, formatted
 
 
