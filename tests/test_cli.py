@@ -19,7 +19,9 @@ def invoke(*args):
 @pytest.fixture
 def sets(tmp_path, rng):
     real = rng.integers(0, 256, size=(120, 1, 16, 16), dtype=np.uint8)
-    fake = np.clip(real[:80].astype(int) + rng.integers(-80, 80, size=(80, 1, 16, 16)), 0, 255).astype(np.uint8)
+    fake = np.clip(real[:80].astype(int) + rng.integers(-80, 80, size=(80, 1, 16, 16)), 0, 255).astype(
+        np.uint8
+    )
     np.savez(tmp_path / "real.npz", images=real)
     np.savez(tmp_path / "fake.npz", images=fake)
     return tmp_path / "real.npz", tmp_path / "fake.npz"
@@ -28,11 +30,35 @@ def sets(tmp_path, rng):
 def test_help_lists_commands_and_examples():
     r = invoke("--help")
     assert r.exit_code == 0
-    for cmd in ("fid", "is", "kid", "pr", "eval", "compare", "stats", "report", "gate", "train", "sample",
-                "weights", "cache", "classifier"):
+    for cmd in (
+        "fid",
+        "is",
+        "kid",
+        "pr",
+        "eval",
+        "compare",
+        "stats",
+        "report",
+        "gate",
+        "train",
+        "sample",
+        "weights",
+        "cache",
+        "classifier",
+    ):
         assert cmd in r.output
-    for cmd in (["fid"], ["eval"], ["compare"], ["stats"], ["report"], ["gate"], ["train"], ["sample"],
-                ["weights", "export"], ["cache", "clear"]):
+    for cmd in (
+        ["fid"],
+        ["eval"],
+        ["compare"],
+        ["stats"],
+        ["report"],
+        ["gate"],
+        ["train"],
+        ["sample"],
+        ["weights", "export"],
+        ["cache", "clear"],
+    ):
         h = invoke(*cmd, "--help")
         assert h.exit_code == 0 and "Example" in h.output, cmd
 
@@ -40,8 +66,21 @@ def test_help_lists_commands_and_examples():
 def test_eval_json_and_results_table(sets, tmp_cache, tmp_path):
     real, fake = sets
     results = tmp_path / "results.csv"
-    r = invoke("eval", "--real", real, "--fake", fake, "--metrics", "fid,kid,pr", "--extractor", "dummy",
-               "--results", results, "--json", "--quiet")
+    r = invoke(
+        "eval",
+        "--real",
+        real,
+        "--fake",
+        fake,
+        "--metrics",
+        "fid,kid,pr",
+        "--extractor",
+        "dummy",
+        "--results",
+        results,
+        "--json",
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert set(doc["values"]) == {"fid", "kid_mean", "precision", "recall"}
@@ -60,8 +99,12 @@ def test_stats_then_fid_from_stats(sets, tmp_cache, tmp_path):
     out = tmp_path / "real_stats.npz"
     r = invoke("stats", real, "-o", out, "--extractor", "dummy", "--quiet")
     assert r.exit_code == 0, r.output and out.exists()
-    a = json.loads(invoke("fid", "--real", real, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout)
-    b = json.loads(invoke("fid", "--real", out, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout)
+    a = json.loads(
+        invoke("fid", "--real", real, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout
+    )
+    b = json.loads(
+        invoke("fid", "--real", out, "--fake", fake, "-e", "dummy", "--no-save", "--json", "-q").stdout
+    )
     assert b["values"]["fid"] == pytest.approx(a["values"]["fid"], rel=1e-12)
 
 
@@ -70,7 +113,10 @@ def test_stats_then_fid_from_stats(sets, tmp_cache, tmp_path):
     [
         (["fid", "--real", "REAL", "--fake", "missing.npz", "-e", "dummy"], "no such file"),
         (["fid", "--real", "REAL", "--fake", "EMPTY", "-e", "dummy"], "no images found"),
-        (["eval", "--real", "REAL", "--fake", "FAKE", "--metrics", "fid,nope", "-e", "dummy"], "unknown metric"),
+        (
+            ["eval", "--real", "REAL", "--fake", "FAKE", "--metrics", "fid,nope", "-e", "dummy"],
+            "unknown metric",
+        ),
         (["fid", "--real", "REAL", "--fake", "FAKE", "-e", "nope"], "unknown extractor"),
         (["fid", "--real", "REAL", "--fake", "FAKE", "-e", "dummy", "--precision", "fp8"], "--precision"),
         (["fid", "--real", "REAL", "--fake", "BAD", "-e", "dummy"], "not a readable"),
@@ -112,7 +158,20 @@ def test_cache_ls_and_clear(tmp_cache, sets):
 def test_gate_and_report_from_results(sets, tmp_cache, tmp_path):
     real, fake = sets
     results = tmp_path / "results.csv"
-    invoke("eval", "--real", real, "--fake", fake, "--metrics", "fid,is", "-e", "dummy", "--results", results, "-q")
+    invoke(
+        "eval",
+        "--real",
+        real,
+        "--fake",
+        fake,
+        "--metrics",
+        "fid,is",
+        "-e",
+        "dummy",
+        "--results",
+        results,
+        "-q",
+    )
     fid = load_results(results).query("metric == 'fid'")["value"].iloc[0]
     passing = tmp_path / "pass.toml"
     passing.write_text(f"[absolute]\nfid = {{ max = {fid * 2} }}\n")
@@ -146,8 +205,25 @@ def test_train_sample_compare_report_on_a_tiny_run(tmp_path, tmp_cache):
     grid = tmp_path / "grid.png"
     assert invoke("sample", cks[-1], "-n", "16", "-o", grid).exit_code == 0 and grid.stat().st_size > 0
     results = tmp_path / "results.csv"
-    r = invoke("compare", *cks, CKPT, "--real", "mnist:test", "--metrics", "fid,pr", "--n", "500",
-               "--bootstrap", "10", "--results", results, "--run", "tiny", "--quiet", "--json")
+    r = invoke(
+        "compare",
+        *cks,
+        CKPT,
+        "--real",
+        "mnist:test",
+        "--metrics",
+        "fid,pr",
+        "--n",
+        "500",
+        "--bootstrap",
+        "10",
+        "--results",
+        results,
+        "--run",
+        "tiny",
+        "--quiet",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     ranking = doc["ranking"]
@@ -156,7 +232,9 @@ def test_train_sample_compare_report_on_a_tiny_run(tmp_path, tmp_cache):
     assert fids == sorted(fids)  # lower is better: best first
     assert ranking[0]["checkpoint"] == "mlp_gan_mnist.pt"  # 20 epochs beat 2 epochs on 256 images
     assert "separated" in doc["verdict"]
-    assert all("fid_ci" in row and "precision_ci" not in row for row in ranking)  # no bootstrap CI for k-NN PR
+    assert all(
+        "fid_ci" in row and "precision_ci" not in row for row in ranking
+    )  # no bootstrap CI for k-NN PR
     df = load_results(results)
     assert set(df["epoch"].dropna().astype(int)) == {1, 2, 20}
     report = tmp_path / "rep" / "tiny.md"

@@ -10,22 +10,46 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="no torchrun")
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="no torchrun"
+)
 def test_two_gloo_ranks_equal_one_process(tmp_path, rng):
     real = rng.integers(0, 256, size=(700, 1, 28, 28), dtype=np.uint8)
-    fake = np.clip(real[:500].astype(int) + rng.integers(-90, 90, size=(500, 1, 28, 28)), 0, 255).astype(np.uint8)
+    fake = np.clip(real[:500].astype(int) + rng.integers(-90, 90, size=(500, 1, 28, 28)), 0, 255).astype(
+        np.uint8
+    )
     np.savez(tmp_path / "real.npz", images=real)
     np.savez(tmp_path / "fake.npz", images=fake)
-    args = ["eval", "--real", str(tmp_path / "real.npz"), "--fake", str(tmp_path / "fake.npz"),
-            "--metrics", "fid,kid,pr", "--extractor", "mnist-lenet", "--batch-size", "64", "--no-cache",
-            "--no-save", "--json", "--quiet"]
+    args = [
+        "eval",
+        "--real",
+        str(tmp_path / "real.npz"),
+        "--fake",
+        str(tmp_path / "fake.npz"),
+        "--metrics",
+        "fid,kid,pr",
+        "--extractor",
+        "mnist-lenet",
+        "--batch-size",
+        "64",
+        "--no-cache",
+        "--no-save",
+        "--json",
+        "--quiet",
+    ]
     env = {**os.environ, "GAN_EVAL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "gan_eval", *args], capture_output=True, text=True, env=env,
-                         timeout=600)
+    one = subprocess.run(
+        [sys.executable, "-m", "gan_eval", *args], capture_output=True, text=True, env=env, timeout=600
+    )
     assert one.returncode == 0, one.stderr
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    two = subprocess.run([torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "gan_eval", *args],
-                         capture_output=True, text=True, env=env, timeout=600)
+    two = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "gan_eval", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr
     a, b = json.loads(one.stdout), json.loads(two.stdout)  # rank 0 alone printed one document
     assert a["n_fake"] == b["n_fake"] == 500

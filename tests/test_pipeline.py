@@ -12,7 +12,9 @@ from gan_eval.pipeline import EvalConfig, compute_stats_file, evaluate
 @pytest.fixture
 def sets(tmp_path, rng):
     real = rng.integers(0, 256, size=(300, 1, 16, 16), dtype=np.uint8)
-    fake = np.clip(real[:200].astype(int) + rng.integers(-60, 60, size=(200, 1, 16, 16)), 0, 255).astype(np.uint8)
+    fake = np.clip(real[:200].astype(int) + rng.integers(-60, 60, size=(200, 1, 16, 16)), 0, 255).astype(
+        np.uint8
+    )
     np.savez(tmp_path / "real.npz", images=real)
     np.savez(tmp_path / "fake.npz", images=fake)
     return str(tmp_path / "real.npz"), str(tmp_path / "fake.npz")
@@ -37,8 +39,9 @@ def _features(path):
 
 def test_one_pass_several_metrics_match_references(sets, tmp_cache):
     real, fake = sets
-    r = gan_eval.evaluate(real=real, fake=fake, metrics=["fid", "is", "kid", "pr", "dc"], extractor="dummy",
-                          progress=False)
+    r = gan_eval.evaluate(
+        real=real, fake=fake, metrics=["fid", "is", "kid", "pr", "dc"], extractor="dummy", progress=False
+    )
     assert set(r.values) == {"fid", "is_mean", "kid_mean", "precision", "recall", "density", "coverage"}
     assert set(r.stds) == {"is_mean", "kid_mean"}
     ref = _fid_reference(_features(real), _features(fake))
@@ -79,8 +82,11 @@ def test_stats_file_round_trip(sets, tmp_cache, tmp_path):
 
 def test_bootstrap_intervals_bracket_the_value(sets, tmp_cache):
     real, fake = sets
-    r = evaluate(config=EvalConfig(real=real, fake=fake, metrics=("fid", "pr", "is"), extractor="dummy",
-                                   bootstrap=20, progress=False))
+    r = evaluate(
+        config=EvalConfig(
+            real=real, fake=fake, metrics=("fid", "pr", "is"), extractor="dummy", bootstrap=20, progress=False
+        )
+    )
     lo, hi = r.cis["fid"]
     assert lo < hi and set(r.cis) == {"fid", "is_mean"}  # k-NN metrics get no (biased) bootstrap interval
 

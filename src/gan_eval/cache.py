@@ -74,7 +74,10 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, checksum: bool = True) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data), checksum=checksum)
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return atomic_write(path, write, checksum=checksum)
 
 
 def verified(path: Path) -> Path | None:

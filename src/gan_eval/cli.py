@@ -7,7 +7,6 @@ Progress bars go to stderr; results to stdout (a table, or one JSON document wit
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -192,7 +191,8 @@ def _run_eval(metrics: tuple[str, ...], **kw: Any):
         print(
             f"extractor={fp['extractor']} protocol={fp['protocol']} precision={fp['precision']} "
             f"seed={fp['seed']} weights={fp['weights_sha256'][:12]} fingerprint={fp['fingerprint']} "
-            f"({res.duration_s:.1f} s{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
+            f"({res.duration_s:.1f} s"
+            f"{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
         )
     return res
 

@@ -3,8 +3,9 @@
 1. MNIST: load (offline path), print its summary, write a grid of real digits.
 2. Train the reference MLP GAN for a few epochs (``runs/demo``).
 3. Rank its checkpoints with mnist-lenet metrics (FID, KID, precision/recall) and bootstrap intervals.
-4. Inception FID of the last checkpoint with a small sample count (labelled as such: keeps the demo within
-   about 10 minutes on 2 CPU cores; FID is biased upward at small n and is not comparable with 10k/50k figures).
+4. Inception FID of the last checkpoint with a small sample count (labelled as such: keeps the demo
+   within about 10 minutes on 2 CPU cores; FID is biased upward at small n and is not comparable
+   with 10k/50k figures).
 5. Write ``reports/demo.md`` (tables, plots, sample grids, class histograms, gate verdicts).
 6. Run the example quality gate (``configs/gates/mnist.toml``); its verdict is printed, and a failed gate does
    not fail the demo (exit code 1 is what CI would see).
@@ -50,8 +51,9 @@ def _mnist_summary() -> None:
     t0 = time.perf_counter()
     for spec in ("mnist:train", "mnist:test"):
         src = parse_source(spec)
-        counts = np.bincount(src.labels, minlength=10) if getattr(src, "labels", None) is not None else []
-        print(f"  {src.describe()}; class counts {list(map(int, counts))}; identity {src.identity}")
+        labels = getattr(src, "labels", None)
+        counts = [] if labels is None else np.bincount(labels, minlength=10).tolist()
+        print(f"  {src.describe()}; class counts {counts}; identity {src.identity}")
     print(f"  loaded and verified in {time.perf_counter() - t0:.1f} s")
     first = next(parse_source("mnist:test").batches(64))
     REPORTS.mkdir(exist_ok=True)
@@ -74,25 +76,77 @@ def main() -> None:
     last = checkpoints[-1]
 
     if inception_n:
-        print(f"\n== Inception FID of {Path(last).name}: {inception_n} generated samples vs mnist:test "
-              "(DEMO SIZE: biased upward at small n, not comparable with 10k/50k figures)", flush=True)
-        _gan_eval("fid", "--real", "mnist:test", "--fake", last, "--n", str(inception_n), "--run", "demo-inception",
-                  "--results", str(RESULTS))
+        print(
+            f"\n== Inception FID of {Path(last).name}: {inception_n} generated samples vs mnist:test "
+            "(DEMO SIZE: biased upward at small n, not comparable with 10k/50k figures)",
+            flush=True,
+        )
+        _gan_eval(
+            "fid",
+            "--real",
+            "mnist:test",
+            "--fake",
+            last,
+            "--n",
+            str(inception_n),
+            "--run",
+            "demo-inception",
+            "--results",
+            str(RESULTS),
+        )
 
-    print("\n== Rank the checkpoints with mnist-lenet metrics (10,000 samples each, bootstrap intervals)", flush=True)
-    _gan_eval("compare", *checkpoints, "--real", "mnist", "--metrics", "fid,is,kid,pr", "--extractor",
-              "mnist-lenet", "--bootstrap", "30", "--run", "demo", "--results", str(RESULTS))
+    print(
+        "\n== Rank the checkpoints with mnist-lenet metrics (10,000 samples each, bootstrap intervals)",
+        flush=True,
+    )
+    _gan_eval(
+        "compare",
+        *checkpoints,
+        "--real",
+        "mnist",
+        "--metrics",
+        "fid,is,kid,pr",
+        "--extractor",
+        "mnist-lenet",
+        "--bootstrap",
+        "30",
+        "--run",
+        "demo",
+        "--results",
+        str(RESULTS),
+    )
 
     print("\n== Quality gate (configs/gates/mnist.toml) on the last checkpoint", flush=True)
-    gate_rc = _gan_eval("gate", "--config", str(GATE), "--results", str(RESULTS), "--run", "demo", "--junit",
-                        str(REPORTS / "demo_gate.xml"), check=False)
+    gate_rc = _gan_eval(
+        "gate",
+        "--config",
+        str(GATE),
+        "--results",
+        str(RESULTS),
+        "--run",
+        "demo",
+        "--junit",
+        str(REPORTS / "demo_gate.xml"),
+        check=False,
+    )
 
     print("\n== Report", flush=True)
-    _gan_eval("report", "--results", str(RESULTS), "-o", str(REPORTS / "demo.md"), "--gate-config", str(GATE),
-              "--title", f"gan-eval demo: MLP GAN on MNIST, {epochs} epochs")
+    _gan_eval(
+        "report",
+        "--results",
+        str(RESULTS),
+        "-o",
+        str(REPORTS / "demo.md"),
+        "--gate-config",
+        str(GATE),
+        "--title",
+        f"gan-eval demo: MLP GAN on MNIST, {epochs} epochs",
+    )
 
     verdict = {0: "passed", 1: "FAILED (exit code 1, as CI would see it)"}.get(gate_rc, f"error {gate_rc}")
-    print(f"\nDemo done in {time.perf_counter() - t_start:.0f} s: report {REPORTS / 'demo.md'}; gate {verdict}.")
+    print(
+        f"\nDemo done in {time.perf_counter() - t_start:.0f} s: report {REPORTS / 'demo.md'}; gate {verdict}."
+    )
 
 
 if __name__ == "__main__":

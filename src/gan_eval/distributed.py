@@ -1,9 +1,10 @@
 """torch.distributed support: ``torchrun --nproc_per_node=K -m gan_eval eval ...``.
 
-Each rank takes every K-th batch of a source (batch ``i`` goes to rank ``i % K``), extracts its features, and the
-float64 statistics (and kept features / logits, reordered by global index) are gathered to every rank, so the
-numbers do not depend on K. Rank 0 alone prints and writes results. Works with the gloo backend on CPU and NCCL
-on GPUs, single- or multi-node (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+Each rank takes every K-th batch of a source (batch ``i`` goes to rank ``i % K``), extracts its
+features, and the float64 statistics (and kept features / logits, reordered by global index) are
+gathered to every rank, so the numbers do not depend on K. Rank 0 alone prints and writes results.
+Works with the gloo backend on CPU and NCCL on GPUs, single- or multi-node (torchrun sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
 """
 
 from __future__ import annotations

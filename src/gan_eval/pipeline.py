@@ -168,8 +168,9 @@ def extract(
     """One pass of ``extractor`` over ``source``.
 
     Args:
-        keep_features: 0 keeps none; None keeps all; k keeps a seeded subset of k feature rows (float32 [k, D]).
-        keep_logits: keep the logits of every image (float32 [N, C]); needs an extractor with a classifier head.
+        keep_features: 0 keeps none; None keeps all; k keeps a seeded subset of k feature rows
+            (float32 [k, D]).
+        keep_logits: keep the logits of every image (float32 [N, C]); needs a classifier head.
     Returns float64 moments over all N images plus what was kept.
     """
     n_total = len(source)
@@ -237,7 +238,6 @@ def _ordered(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
     idx = np.concatenate([p[0] for p in parts])
     rows = np.concatenate([p[1] for p in parts])
     return rows[np.argsort(idx, kind="stable")]
-
 
 
 # ----------------------------------------------------------------------------- the real set (cached)
@@ -320,7 +320,8 @@ def compute_stats_file(
 ) -> dict[str, Any]:
     """``gan-eval stats``: moments of an image set written to ``out`` (usable as ``--real out.npz``).
 
-    The file's metadata records the cache key fields, so a file written into ``gan_eval/assets/stats`` under its
+    The file's metadata records the cache key fields, so a file written into ``gan_eval/assets/stats``
+    under its
     key's name is found by every later evaluation of the same set (that is how the shipped MNIST statistics
     are made: ``gan-eval stats mnist:test --compact -o src/gan_eval/assets/stats/ --ship``).
     """
@@ -462,7 +463,8 @@ def evaluate(
     ext = extractor_module if extractor_module is not None else build_for(cfg, device)
     if need_logits and ext.num_classes is None:
         raise UserError(
-            f"the {ext.name} weights in use have no 1008-class head, so the Inception Score cannot be computed: "
+            f"the {ext.name} weights in use have no 1008-class head, "
+            "so the Inception Score cannot be computed: "
             "get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with internet, "
             "or --weights FILE), or use --extractor mnist-lenet for MNIST"
         )
@@ -551,7 +553,7 @@ def evaluate(
 
 
 def run_metric(spec: Any, real: Extracted, fake: Extracted) -> dict[str, Any]:
-    """Call one metric with what it needs from the two passes (``Extracted`` has mu/sigma/n/features/logits)."""
+    """Call one metric with what it needs from the two passes (``Extracted``: mu/sigma/n/features/logits)."""
     return spec.compute(real if spec.needs_real else None, fake)
 
 
@@ -607,7 +609,11 @@ def checkpoint_info(spec: str) -> dict[str, Any]:
         ckpt = load_checkpoint(path)
     except UserError:
         return {}  # TorchScript generators carry no epoch
-    return {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "step": ckpt.get("step", ckpt.get("global_step"))}
+    return {
+        "checkpoint": str(path),
+        "epoch": ckpt.get("epoch"),
+        "step": ckpt.get("step", ckpt.get("global_step")),
+    }
 
 
 def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> Any:
@@ -667,7 +673,7 @@ def compare_checkpoints(
     real: str = "mnist",
     metrics: Sequence[str] = ("fid",),
     bootstrap: int = 50,
-    results: str | os.PathLike | None = None,
+    results: str | Path | None = None,
     run_id: str = "",
     **options: Any,
 ) -> Comparison:
@@ -695,7 +701,11 @@ def compare_checkpoints(
     ranked = sorted(evaluated, key=lambda t: t[1].values[primary], reverse=better_high)
     rows: list[dict[str, Any]] = []
     for rank, (ck, res) in enumerate(ranked, 1):
-        row: dict[str, Any] = {"rank": rank, "checkpoint": Path(ck).name, "epoch": checkpoint_info(ck).get("epoch")}
+        row: dict[str, Any] = {
+            "rank": rank,
+            "checkpoint": Path(ck).name,
+            "epoch": checkpoint_info(ck).get("epoch"),
+        }
         for k, v in res.values.items():
             row[k] = v
             if k in res.cis:
@@ -753,15 +763,17 @@ def training_eval_hook(
     metrics: Sequence[str] = ("fid",),
     extractor: str = "mnist-lenet",
     n: int = 5000,
-    results: str | os.PathLike | None = None,
+    results: str | Path | None = None,
     run_id: str = "",
 ) -> Any:
-    """An ``eval_hook(epoch, ckpt_path) -> dict`` for ``gan_eval.train.train``: cheap mnist-lenet metrics of each
-    checkpoint, appended to the same results table the evaluator writes; the values become epochs.csv columns."""
+    """An ``eval_hook(epoch, ckpt_path) -> dict`` for ``gan_eval.train.train``: cheap mnist-lenet metrics
+    of each checkpoint, appended to the same results table the evaluator writes; the values become
+    epochs.csv columns."""
 
     def hook(epoch: int, ckpt_path: Path) -> dict[str, float]:
-        cfg = EvalConfig(real=real, fake=str(ckpt_path), metrics=tuple(metrics), extractor=extractor, n=n,
-                         progress=False)
+        cfg = EvalConfig(
+            real=real, fake=str(ckpt_path), metrics=tuple(metrics), extractor=extractor, n=n, progress=False
+        )
         res = evaluate(config=cfg)
         if results is not None:
             from gan_eval.results import append_results

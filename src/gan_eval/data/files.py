@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 def _decode(data: bytes | Path, name: str, spec: str) -> np.ndarray:
     """Decode one image to uint8 ``[C, H, W]``; grayscale stays 1 channel, everything else becomes RGB."""
     try:
-        with Image.open(data if isinstance(data, Path) else __import__("io").BytesIO(data)) as im:
-            im.load()
-            if im.mode in ("L", "1", "I;16", "I", "F") and im.mode != "L":
+        with Image.open(data if isinstance(data, Path) else io.BytesIO(data)) as opened:
+            opened.load()
+            im: Image.Image = opened
+            if im.mode in ("1", "I;16", "I", "F"):
                 im = im.convert("L")
             elif im.mode not in ("L", "RGB"):
                 im = im.convert("RGB")
@@ -59,7 +61,8 @@ class _EncodedImagesSource(Source):
         if arr.shape[1:] != self.shape[1:]:
             raise UserError(
                 f"{self.spec}: mixed image sizes: {self.names[i]} is {arr.shape[2]}x{arr.shape[1]}, "
-                f"{self.names[self.index[0]]} is {self.shape[2]}x{self.shape[1]} (resize them to one size first)"
+                f"{self.names[self.index[0]]} is {self.shape[2]}x{self.shape[1]} "
+                "(resize them to one size first)"
             )
         if arr.shape[0] != self.shape[0]:  # mixed gray/RGB: promote gray to RGB, keep RGB
             arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
@@ -123,9 +126,7 @@ class ZipSource(_EncodedImagesSource):
         return self._blobs[self.names[i]]
 
 
-def to_nchw_uint8(
-    arr: np.ndarray, *, spec: str, value_range: Sequence[float] | None = None
-) -> np.ndarray:
+def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | None = None) -> np.ndarray:
     """Normalise an image array to uint8 ``[N, C, H, W]``.
 
     Accepts ``[N, H, W]`` (grayscale), ``[N, C, H, W]`` or ``[N, H, W, C]`` with C in (1, 3). uint8 is taken
@@ -135,7 +136,9 @@ def to_nchw_uint8(
     if arr.ndim == 3:
         arr = arr[:, None]
     if arr.ndim != 4:
-        raise UserError(f"{spec}: expected images [N, H, W], [N, C, H, W] or [N, H, W, C], got shape {list(arr.shape)}")
+        raise UserError(
+            f"{spec}: expected images [N, H, W], [N, C, H, W] or [N, H, W, C], got shape {list(arr.shape)}"
+        )
     if arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):
         arr = arr.transpose(0, 3, 1, 2)
     if arr.shape[1] not in (1, 3):
@@ -155,7 +158,10 @@ def to_nchw_uint8(
             raise UserError(f"{spec}: the array contains NaN or infinite values")
         tol = 1e-3 * (hi - lo)
         if arr.min() < lo - tol or arr.max() > hi + tol:
-            raise UserError(f"{spec}: values span [{arr.min():.4g}, {arr.max():.4g}], outside the declared range [{lo}, {hi}]")
+            raise UserError(
+                f"{spec}: values span [{arr.min():.4g}, {arr.max():.4g}], "
+                f"outside the declared range [{lo}, {hi}]"
+            )
         q = np.rint((arr.astype(np.float64) - lo) * (255.0 / (hi - lo)))
         return np.clip(q, 0, 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
@@ -183,7 +189,9 @@ def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | Non
             if key is None and len(keys) == 1:
                 key = keys[0]
             if key is None:
-                raise UserError(f"{spec}: no image array found (keys {keys}; expected 'images', 'x' or one array)")
+                raise UserError(
+                    f"{spec}: no image array found (keys {keys}; expected 'images', 'x' or one array)"
+                )
             arr = z[key]
     return to_nchw_uint8(arr, spec=spec, value_range=value_range)
 

@@ -61,7 +61,9 @@ def parse_source(
         return load_dataset(m.group(1), m.group(2) or "train", data_root).subset(limit, seed)
     head, _, tail = spec.lower().partition(":")
     if tail and head in ("mnist", "fashion-mnist"):
-        raise UserError(f"{spec}: unknown source (unknown split {tail!r}; expected {head}:train or {head}:test)")
+        raise UserError(
+            f"{spec}: unknown source (unknown split {tail!r}; expected {head}:train or {head}:test)"
+        )
     path = Path(spec).expanduser()
     suffix = path.suffix.lower()
     if path.is_dir():
@@ -83,6 +85,7 @@ def parse_source(
     if not path.exists() and ("/" in spec or "." in spec):
         raise UserError(f"{spec}: no such file or folder")
     raise UserError(
-        f"{spec}: unknown source; expected mnist[:train|:test], fashion-mnist[:train|:test], a folder of images, "
+        f"{spec}: unknown source; expected mnist[:train|:test], fashion-mnist[:train|:test], "
+        "a folder of images, "
         "a .zip, a .npz/.npy array, a generator checkpoint .pt, or package.module:function"
     )

@@ -74,8 +74,9 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = latest_rows(results)
     # values of different extractors are different quantities: with several, each gets its own column
     several = df["extractor"].nunique() > 1
-    df = df.assign(column=[f"{m} [{e}]" if several else m for m, e in zip(df["metric"], df["extractor"])])
-    metric_of = dict(zip(df["column"], df["metric"]))
+    pairs = zip(df["metric"], df["extractor"], strict=True)
+    df = df.assign(column=[f"{m} [{e}]" if several else m for m, e in pairs])
+    metric_of = dict(zip(df["column"], df["metric"], strict=True))
     metrics = list(dict.fromkeys(df["column"]))
     keys = ["run_id", "label"]
     index = (

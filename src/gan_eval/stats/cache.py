@@ -3,11 +3,13 @@
 An entry is keyed by a sha256 of *everything* that changes the numbers: the source identity (which holds the
 content hash, subset size and seed), the extractor, its weights' sha256, protocol and feature dimension, the
 precision, and the statistics format version. It is a statistics file (``save_moments``: mu float64 [D],
-sigma float64 [D, D], n, metadata) plus, when a metric needed them, ``<key>.features.npz`` with a seeded subset
+sigma float64 [D, D], n, metadata) plus, when a metric needed them, ``<key>.features.npz`` with a
+seeded subset
 of the features float32 [K, D] and the logits float32 [M, C]. Files are written atomically with a sha256
 sidecar (``gan_eval.cache``); a corrupt entry is removed and recomputed.
 
-Shipped entries (``gan_eval/assets/stats/<key>.npz``, produced by ``gan-eval stats --ship``) are looked up by the
+Shipped entries (``gan_eval/assets/stats/<key>.npz``, produced by ``gan-eval stats SPEC --compact -o
+src/gan_eval/assets/stats/``) are looked up by the
 same key, so the first FID against MNIST does not spend an hour of CPU on the real set.
 """
 
@@ -53,7 +55,7 @@ def _extras_path(path: Path) -> Path:
 
 
 def load_cached(key: str, *, need_features: bool = False, need_logits: bool = False) -> CachedStats | None:
-    """The cached (or shipped) entry for ``key``, or None. An entry lacking requested extras counts as a miss."""
+    """The cached (or shipped) entry for ``key``, or None; one lacking requested extras is a miss."""
     for folder, check in ((cache.cache_dir("stats"), True), (shipped_stats_dir(), False)):
         path = folder / entry_name(key)
         if (cache.verified(path) if check else (path if path.is_file() else None)) is None:
