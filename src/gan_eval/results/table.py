@@ -24,7 +24,7 @@ Schema (columns in this order; the table below is the one in the README):
 | n_fake | int64 | number of generated/evaluated images |
 | extractor | str | feature extractor (`inception`, `mnist-lenet`) |
 | protocol | str | preprocessing protocol (`pytorch-fid`, `tf1`, `clean`) |
-| precision | str | numeric precision of the extractor (`float32`, `tf32`, `float64`) |
+| precision | str | numeric precision of the extractor (`fp32`, `tf32`, `bf16`) |
 | seed | int64 | seed of the generator noise and of any subsampling |
 | fingerprint | str | sha256 (16 hex digits) of everything that changes the number (see below) |
 | gan_eval_version | str | gan-eval version that computed the row |
