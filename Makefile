@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/python -m gan_eval.demo
 
-test: install
+# The whole suite, slow tests included (CI runs this), after ruff and mypy.
+test: install lint
 	$(BIN)/python -m pytest -q
 
 test-fast: install
