@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "ratio": tw / ow,
         "cpu_ratio": tc / oc,
         "abs_diff": diff,
+        "rel_diff": diff / abs(v_theirs),
+        "fid_pytorch_fid": v_theirs,
+        "fid_gan_eval": v_ours,
     }
 
 

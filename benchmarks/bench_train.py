@@ -51,7 +51,7 @@ def time_ours(out: Path) -> tuple[float, float]:
     return total, loop
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0 = default)")
     parser.add_argument("--skip-reference", action="store_true", help="time only gan-eval's trainer")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         ours = [time_ours(tmp_path / "ours_1")]
         print(f"ours (run 1):  {ours[0][0]:7.2f} s per epoch (loop alone {ours[0][1]:.2f} s)", flush=True)
         if args.skip_reference:
-            return
+            return {"ours_s": ours[0][0], "ours_loop_s": ours[0][1]}
         from benchmarks.reference_gan import write_torchvision_mnist
 
         mnist_root = write_torchvision_mnist(tmp_path / "torchvision")
@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     mean_total = sum(t for t, _ in ours) / len(ours)
     mean_loop = sum(loop for _, loop in ours) / len(ours)
     print(f"speed-up: {ref / mean_total:.2f}x whole call, {ref / mean_loop:.2f}x epoch loop (target >= 3x)")
+    return {
+        "reference_s": ref,
+        "ours_s": mean_total,
+        "ours_loop_s": mean_loop,
+        "ratio": ref / mean_total,
+        "loop_ratio": ref / mean_loop,
+        "threads": float(torch.get_num_threads()),
+    }
 
 
 if __name__ == "__main__":
