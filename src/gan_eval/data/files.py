@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +72,21 @@ class _EncodedImagesSource(Source):
         return arr
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Decode batch k+1 (and k+2) on the pool while the caller works on batch k; at most ``workers`` + 1
+        batches are held in memory whatever the folder's size."""
+
+        def decode(chunk: list[int]) -> np.ndarray:
+            return np.stack([self._decode_checked(i) for i in chunk])
+
+        chunks = [self.index[s : s + batch_size] for s in range(0, len(self.index), batch_size)]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            # decode batch k+1 while the caller works on batch k
-            chunks = [self.index[s : s + batch_size] for s in range(0, len(self.index), batch_size)]
-            pending = pool.map(lambda ch: np.stack(list(map(self._decode_checked, ch))), chunks)
-            for arr in pending:
-                yield torch.from_numpy(arr)
+            pending: deque[Future[np.ndarray]] = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(decode, chunk))
+                if len(pending) > self.workers:
+                    yield torch.from_numpy(pending.popleft().result())
+            while pending:
+                yield torch.from_numpy(pending.popleft().result())
 
 
 class FolderSource(_EncodedImagesSource):

@@ -55,9 +55,16 @@ def product_eigenvalues(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
     s2 = torch.from_numpy(np.asarray(sigma2, dtype=np.float64))
     s1, s2 = (s1 + s1.T) * 0.5, (s2 + s2.T) * 0.5
     factor = _cholesky(s1)  # s1 = L L^T
-    if factor is None:  # singular s1 (n <= D, constant features): the symmetric square root, eigenvalues >= 0
-        w, v = torch.linalg.eigh(s1)
-        factor = v * w.clamp(min=0.0).sqrt()  # s1^{1/2} = factor factor^T
+    if factor is None:  # eig(s1 s2) = eig(s2 s1): a positive definite s2 serves as well
+        factor, s2 = _cholesky(s2), s1
+    if factor is None:  # both singular (n <= D, constant features): a low-rank square root of s1
+        w, v = torch.linalg.eigh(s2)  # s2 is the original s1 here
+        # directions with eigenvalue at round-off level are the null space: dropping them leaves the nonzero
+        # eigenvalues of the product and shrinks the matrix below to rank x rank (rank <= n - 1)
+        keep = w > w.max().clamp(min=0.0) * w.shape[0] * torch.finfo(w.dtype).eps
+        factor = v[:, keep] * w[keep].sqrt()  # s1 ~= factor factor^T
+        s2 = torch.from_numpy(np.asarray(sigma2, dtype=np.float64))
+        s2 = (s2 + s2.T) * 0.5
     m = factor.T @ (s2 @ factor)
     return torch.linalg.eigvalsh((m + m.T) * 0.5).numpy()
 
