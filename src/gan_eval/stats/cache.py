@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,11 +55,22 @@ def _extras_path(path: Path) -> Path:
     return path.with_name(path.name[: -len(".npz")] + ".features.npz")
 
 
+def _shipped_ok(path: Path) -> Path | None:
+    """A shipped entry that matches its recorded sha256 (never deleted: it belongs to the installation)."""
+    side = path.with_name(path.name + ".sha256")
+    if not path.is_file() or not side.is_file():
+        return None
+    if cache.sha256_file(path) != side.read_text().split()[0]:
+        warnings.warn(f"shipped statistics {path} do not match their sha256; ignoring them", stacklevel=3)
+        return None
+    return path
+
+
 def load_cached(key: str, *, need_features: bool = False, need_logits: bool = False) -> CachedStats | None:
     """The cached (or shipped) entry for ``key``, or None; one lacking requested extras is a miss."""
     for folder, check in ((cache.cache_dir("stats"), True), (shipped_stats_dir(), False)):
         path = folder / entry_name(key)
-        if (cache.verified(path) if check else (path if path.is_file() else None)) is None:
+        if (cache.verified(path) if check else _shipped_ok(path)) is None:
             continue
         entry = CachedStats(load_moments(path), path=path)
         if need_features or need_logits:
