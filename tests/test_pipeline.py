@@ -105,3 +105,30 @@ def test_bad_options(sets, tmp_cache, kwargs, message):
     opts = {"metrics": ["fid"], "extractor": "dummy", "progress": False, **kwargs}
     with pytest.raises(UserError, match=message):
         evaluate(real=real, fake=fake, **opts)
+
+
+def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
+    """`gan-eval stats SPEC -o assets/stats/` writes an entry under its key; a fresh cache then uses it."""
+    import gan_eval.stats.cache as sc
+
+    real, fake = sets
+    shipped = tmp_path / "assets_stats"
+    shipped.mkdir()
+    monkeypatch.setattr(sc, "shipped_stats_dir", lambda: shipped)
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache_a"))
+    info = compute_stats_file(real, shipped, extractor="dummy", compact=True, progress=False)
+    assert info["path"].startswith(str(shipped))
+    reference = evaluate(
+        real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False, use_cache=False
+    )
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache_b"))  # empty: only the shipped entry exists
+    hit = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False)
+    assert hit.diagnostics["real_from_cache"] is True
+    assert hit.values["fid"] == pytest.approx(reference.values["fid"], rel=1e-5)  # sigma stored as float32
+    path = shipped / info["path"].split("/")[-1]
+    path.write_bytes(path.read_bytes()[:-10])  # corrupt the shipped file: ignored, recomputed, never used
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache_c"))
+    with pytest.warns(UserWarning, match="do not match their sha256"):
+        again = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False)
+    assert again.diagnostics["real_from_cache"] is False
+    assert again.values["fid"] == pytest.approx(reference.values["fid"], rel=1e-9)
