@@ -258,3 +258,34 @@ def test_train_and_sample_bad_input(tmp_path):
     r = invoke("sample", tmp_path / "trunc.pt", "-o", tmp_path / "g.png")
     assert r.exit_code == 2 and not (tmp_path / "g.png").exists()
     assert Path_bytes
+
+
+def test_one_evaluation_shares_one_fingerprint_and_gates_see_all_its_metrics(sets, tmp_cache, tmp_path):
+    """fid (whole real set), kid (a subset of real features) and is (no real set) have different n_real but
+    are one evaluation: the gate must find all of them."""
+    real, fake = sets
+    results = tmp_path / "results.csv"
+    r = invoke(
+        "eval",
+        "--real",
+        real,
+        "--fake",
+        fake,
+        "--metrics",
+        "fid,is,kid",
+        "-e",
+        "dummy",
+        "--results",
+        results,
+        "-q",
+        "--run",
+        "x",
+    )
+    assert r.exit_code == 0, r.output
+    df = load_results(results)
+    assert df["fingerprint"].nunique() == 1 and df["n_real"].nunique() > 1
+    cfg = tmp_path / "gate.toml"
+    cfg.write_text("[absolute]\nfid = { max = 1e9 }\nis_mean = { min = 0 }\nkid_mean = { max = 1e9 }\n")
+    g = invoke("gate", "--config", cfg, "--results", results, "--run", "x")
+    assert g.exit_code == 0, g.output
+    assert "not measured" not in g.stdout

@@ -7,6 +7,7 @@ Progress bars go to stderr; results to stdout (a table, or one JSON document wit
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +126,8 @@ def _emit(data: Any, as_json: bool, table_rows: list[dict[str, Any]] | None = No
             table.add_column(str(col))
         for row in table_rows:
             table.add_row(*(_fmt(v) for v in row.values()))
-        Console().print(table)
+        # piped output (CI logs, files) gets a wide table rather than rich's 80-column default
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def _json_default(o: Any) -> Any:

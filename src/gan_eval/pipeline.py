@@ -637,6 +637,8 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> Any:
             "device": fp["device"],
             "run_id": run_id,
             "duration_s": res.duration_s,
+            # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
+            "fingerprint": fp["fingerprint"],
             **checkpoint_info(cfg.fake),
         }
         frames.append(
