@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gan_eval import __version__
+from gan_eval.cache import sha256_file
 from gan_eval.data import Source, parse_source
 from gan_eval.data.base import subset_indices
 from gan_eval.data.spec import is_stats_file
@@ -323,7 +324,7 @@ def compute_stats_file(
     The file's metadata records the cache key fields, so a file written into ``gan_eval/assets/stats``
     under its
     key's name is found by every later evaluation of the same set (that is how the shipped MNIST statistics
-    are made: ``gan-eval stats mnist:test --compact -o src/gan_eval/assets/stats/ --ship``).
+    are made: ``gan-eval stats mnist:test --compact -o src/gan_eval/assets/stats/``).
     """
     cfg = EvalConfig(
         real=spec,
@@ -468,6 +469,11 @@ def evaluate(
             "get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with internet, "
             "or --weights FILE), or use --extractor mnist-lenet for MNIST"
         )
+    real_is_stats = is_stats_file(cfg.real)
+    if real_is_stats and need_features:  # before the fake pass: no minutes spent on a doomed evaluation
+        raise UserError(
+            f"{cfg.real}: a statistics file holds no features; kid, pr and dc need a real image set"
+        )
     fake_ex = extract(
         fsrc,
         ext,
@@ -480,13 +486,9 @@ def evaluate(
         progress=cfg.progress,
         label=f"fake {cfg.fake}",
     )
-    if is_stats_file(cfg.real):
-        if need_features:
-            raise UserError(
-                f"{cfg.real}: a statistics file holds no features; kid, pr and dc need a real image set"
-            )
+    if real_is_stats:
         real_ex = _load_stats_file(cfg.real)
-        real_id = f"stats:{hashlib.sha256(open(cfg.real, 'rb').read()).hexdigest()[:16]}"
+        real_id = f"stats:{sha256_file(Path(cfg.real))[:16]}"
     else:
         rsrc = parse_source(
             cfg.real,
@@ -495,7 +497,6 @@ def evaluate(
             seed=cfg.seed,
             value_range=cfg.value_range,
         )
-        need_real_logits = False
         real_ex = real_statistics(
             rsrc,
             ext,
@@ -503,7 +504,7 @@ def evaluate(
             precision=cfg.precision,
             batch_size=cfg.batch_size,
             need_features=cfg.max_real_features if need_features else 0,
-            need_logits=need_real_logits,
+            need_logits=False,  # IS reads the generated set's logits only
             use_cache=cfg.use_cache,
             seed=cfg.seed,
             progress=cfg.progress,
