@@ -22,6 +22,12 @@ class _Group(TyperGroup):
     """Turns errors a user can cause into one line on stderr and exit code 2 (a failed gate: 1)."""
 
     def invoke(self, ctx: Any) -> Any:
+        import warnings
+
+        def one_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+            typer.echo(f"gan-eval: warning: {message}", err=True)
+
+        previous, warnings.showwarning = warnings.showwarning, one_line  # one line each, no source excerpt
         try:
             return super().invoke(ctx)
         except UserError as e:
@@ -30,6 +36,8 @@ class _Group(TyperGroup):
         except GateFailed as e:
             typer.echo(f"gan-eval: {e}", err=True)
             raise typer.Exit(1) from None
+        finally:
+            warnings.showwarning = previous
 
 
 app = typer.Typer(
