@@ -42,7 +42,6 @@ def _gan_eval(*args: str, check: bool = True) -> int:
 
 def _mnist_summary() -> None:
     import numpy as np
-    import torch
     from torchvision.utils import make_grid, save_image
 
     from gan_eval.data import parse_source
@@ -59,7 +58,6 @@ def _mnist_summary() -> None:
     REPORTS.mkdir(exist_ok=True)
     save_image(make_grid(first.float() / 255, nrow=8, padding=2), REPORTS / "mnist_real_grid.png")
     print(f"  wrote {REPORTS / 'mnist_real_grid.png'}")
-    del torch
 
 
 def main() -> None:

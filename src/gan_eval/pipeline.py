@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -595,7 +595,7 @@ def environment() -> dict[str, str]:
     }
 
 
-__all__ = ["EvalConfig", "EvalResult", "evaluate", "extract", "replace", "environment"]
+__all__ = ["EvalConfig", "EvalResult", "evaluate", "extract", "environment"]
 
 
 # ----------------------------------------------------------------------------- results rows
@@ -617,11 +617,17 @@ def checkpoint_info(spec: str) -> dict[str, Any]:
     }
 
 
-def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> Any:
-    """The results-table rows (pandas, one per metric value) of one evaluation."""
+def result_rows(
+    res: EvalResult, cfg: EvalConfig, *, run_id: str = "", info: dict[str, Any] | None = None
+) -> Any:
+    """The results-table rows (pandas, one per metric value) of one evaluation.
+
+    ``info``: the fake's :func:`checkpoint_info`, when the caller already has it.
+    """
     from gan_eval.results import make_rows
 
     fp = res.fingerprint
+    info = checkpoint_info(cfg.fake) if info is None else info
     frames = []
     # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features)
     for n_real in sorted(set(res.n_real.values())):
@@ -640,7 +646,7 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> Any:
             "duration_s": res.duration_s,
             # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
             "fingerprint": fp["fingerprint"],
-            **checkpoint_info(cfg.fake),
+            **info,
         }
         frames.append(
             make_rows(
@@ -691,6 +697,7 @@ def compare_checkpoints(
     if missing:
         raise UserError(f"no such checkpoint: {missing[0]}")
     evaluated: list[tuple[str, EvalResult]] = []
+    infos = {ck: checkpoint_info(ck) for ck in checkpoints}  # each file read once for epoch/step
     for ck in checkpoints:
         cfg = EvalConfig(real=real, fake=ck, metrics=tuple(metrics), bootstrap=bootstrap, **options)
         res = evaluate(config=cfg)
@@ -698,7 +705,7 @@ def compare_checkpoints(
         if results is not None:
             from gan_eval.results import append_results
 
-            append_results(result_rows(res, cfg, run_id=run_id), results)
+            append_results(result_rows(res, cfg, run_id=run_id, info=infos[ck]), results)
     primary = next(iter(evaluated[0][1].values))
     better_high = higher_is_better(primary)
     ranked = sorted(evaluated, key=lambda t: t[1].values[primary], reverse=better_high)
@@ -707,7 +714,7 @@ def compare_checkpoints(
         row: dict[str, Any] = {
             "rank": rank,
             "checkpoint": Path(ck).name,
-            "epoch": checkpoint_info(ck).get("epoch"),
+            "epoch": infos[ck].get("epoch"),
         }
         for k, v in res.values.items():
             row[k] = v
