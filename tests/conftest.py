@@ -49,3 +49,19 @@ def tmp_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def npz_pair(tmp_path, rng):
+    """``npz_pair(n_real, n_fake, size, noise) -> (real.npz, fake.npz)``: uint8 [N, 1, size, size] real images
+    and a noisier copy of the first ``n_fake`` of them as the fake set, written under ``tmp_path``."""
+
+    def make(n_real: int, n_fake: int, size: int, noise: int):
+        real = rng.integers(0, 256, size=(n_real, 1, size, size), dtype=np.uint8)
+        jitter = rng.integers(-noise, noise, size=(n_fake, 1, size, size))
+        fake = np.clip(real[:n_fake].astype(int) + jitter, 0, 255).astype(np.uint8)
+        np.savez(tmp_path / "real.npz", images=real)
+        np.savez(tmp_path / "fake.npz", images=fake)
+        return tmp_path / "real.npz", tmp_path / "fake.npz"
+
+    return make

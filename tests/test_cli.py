@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,14 +16,8 @@ def invoke(*args):
 
 
 @pytest.fixture
-def sets(tmp_path, rng):
-    real = rng.integers(0, 256, size=(120, 1, 16, 16), dtype=np.uint8)
-    fake = np.clip(real[:80].astype(int) + rng.integers(-80, 80, size=(80, 1, 16, 16)), 0, 255).astype(
-        np.uint8
-    )
-    np.savez(tmp_path / "real.npz", images=real)
-    np.savez(tmp_path / "fake.npz", images=fake)
-    return tmp_path / "real.npz", tmp_path / "fake.npz"
+def sets(npz_pair):
+    return npz_pair(120, 80, 16, 80)
 
 
 def test_help_lists_commands_and_examples():

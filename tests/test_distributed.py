@@ -6,26 +6,20 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 
 @pytest.mark.skipif(
     shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="no torchrun"
 )
-def test_two_gloo_ranks_equal_one_process(tmp_path, rng):
-    real = rng.integers(0, 256, size=(700, 1, 28, 28), dtype=np.uint8)
-    fake = np.clip(real[:500].astype(int) + rng.integers(-90, 90, size=(500, 1, 28, 28)), 0, 255).astype(
-        np.uint8
-    )
-    np.savez(tmp_path / "real.npz", images=real)
-    np.savez(tmp_path / "fake.npz", images=fake)
+def test_two_gloo_ranks_equal_one_process(tmp_path, npz_pair):
+    real_npz, fake_npz = npz_pair(700, 500, 28, 90)
     args = [
         "eval",
         "--real",
-        str(tmp_path / "real.npz"),
+        str(real_npz),
         "--fake",
-        str(tmp_path / "fake.npz"),
+        str(fake_npz),
         "--metrics",
         "fid,kid,pr",
         "--extractor",

@@ -10,14 +10,9 @@ from gan_eval.pipeline import EvalConfig, compute_stats_file, evaluate
 
 
 @pytest.fixture
-def sets(tmp_path, rng):
-    real = rng.integers(0, 256, size=(300, 1, 16, 16), dtype=np.uint8)
-    fake = np.clip(real[:200].astype(int) + rng.integers(-60, 60, size=(200, 1, 16, 16)), 0, 255).astype(
-        np.uint8
-    )
-    np.savez(tmp_path / "real.npz", images=real)
-    np.savez(tmp_path / "fake.npz", images=fake)
-    return str(tmp_path / "real.npz"), str(tmp_path / "fake.npz")
+def sets(npz_pair):
+    real, fake = npz_pair(300, 200, 16, 60)
+    return str(real), str(fake)
 
 
 def _fid_reference(a, b):
