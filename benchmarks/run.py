@@ -8,8 +8,9 @@ prints the table of ratios and rewrites benchmarks/RESULTS.md.
 Benchmarks (each also runs alone: ``python -m benchmarks.bench_<name> --help``):
 inception (end to end vs pytorch-fid, torch-fidelity, torchmetrics; forward alone), fid_stats (FID from
 statistics at d = 2048), lenet (mnist-lenet full evaluation; cached real statistics), memory (peak RSS at 5k
-and 50k samples), train (reference training loop vs ours). A benchmark that fails is recorded as a failed row
-and the others still run.
+and 50k samples), train (reference training loop vs ours), gpu (per-precision Inception throughput and
+training on a CUDA device; skipped without one, see RESULTS_GPU.md). A benchmark that fails is recorded as a
+failed row and the others still run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, Row, machine, other_load
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-ALL = ("inception", "fid_stats", "lenet", "memory", "train")
+ALL = ("inception", "fid_stats", "lenet", "memory", "train", "gpu")
 
 
 def run_inception(full: bool, images: int | None) -> list[Row]:
@@ -69,6 +70,23 @@ def run_memory(full: bool, images: int | None, cache: Path) -> list[Row]:
     from benchmarks import bench_memory
 
     return bench_memory.main(["--cache-dir", str(cache)])
+
+
+def run_gpu(full: bool, images: int | None) -> list[Row]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return [
+            Row(
+                "GPU benchmarks (Inception end to end per precision mode, training): skipped, no CUDA device",
+                "python -m benchmarks.bench_gpu",
+                "-",
+                notes=["the last GPU figures are in benchmarks/RESULTS_GPU.md"],
+            )
+        ]
+    from benchmarks import bench_gpu
+
+    return bench_gpu.main([])
 
 
 def run_train(full: bool, images: int | None) -> list[Row]:
@@ -197,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 "lenet": lambda: run_lenet(args.full, args.images, cache),
                 "memory": lambda: run_memory(args.full, args.images, cache),
                 "train": lambda: run_train(args.full, args.images),
+                "gpu": lambda: run_gpu(args.full, args.images),
             }
             for name in ALL:
                 if name not in chosen:

@@ -280,3 +280,20 @@ def test_registered_extractor_with_fetched_weights():
     assert out["features"].shape == (2, 2048) and out["features"].dtype == torch.float32
     assert ("logits" in out) is k.has_logits
     assert ext.fingerprint()["protocol"] == "tf1"
+
+
+def test_batch_norm_folding_keeps_the_features():
+    """The extractor folds each batch norm into its convolution; features stay those of the unfolded net."""
+    unfolded = InceptionExtractor(
+        build_inception(random_state(6)), protocol="pytorch-fid", weights_sha256="0", fold_batch_norm=False
+    )
+    folded = InceptionExtractor(build_inception(random_state(6)), protocol="pytorch-fid", weights_sha256="0")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in unfolded.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    imgs = torch.randint(
+        0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(7)
+    )
+    with torch.inference_mode():
+        a, b = unfolded(imgs), folded(imgs)
+    _close(b["features"], a["features"], rel=1e-5)
+    _close(b["logits"], a["logits"], rel=1e-5)

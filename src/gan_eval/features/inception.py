@@ -56,6 +56,29 @@ class BasicConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)))
 
+    @torch.no_grad()
+    def fold_batch_norm_(self) -> None:
+        """Fold the (inference-mode) batch norm into the convolution: ``w * s`` and bias ``beta - mean * s``
+        with ``s = gamma / sqrt(var + eps)``, computed in float64. One pass over the activations less per
+        layer; outputs agree with the unfolded layer to float32 rounding (~1e-6 relative)."""
+        if isinstance(self.bn, nn.Identity):
+            return
+        bn, conv = self.bn, self.conv
+        assert bn.running_mean is not None and bn.running_var is not None
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        folded = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            kernel_size=conv.kernel_size,  # type: ignore[arg-type]
+            stride=conv.stride,  # type: ignore[arg-type]
+            padding=conv.padding,  # type: ignore[arg-type]
+            bias=True,
+        ).to(device=conv.weight.device)
+        folded.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).float())
+        assert folded.bias is not None
+        folded.bias.copy_((bn.bias.double() - bn.running_mean.double() * scale).float())
+        self.conv, self.bn = folded, nn.Identity()  # type: ignore[assignment]
+
 
 def _tf_avg_pool(x: torch.Tensor) -> torch.Tensor:
     # TF's average pool divides by the number of real (unpadded) pixels in the window.
@@ -434,16 +457,27 @@ class InceptionExtractor(Extractor):
 
     The protocol (``pytorch-fid``, ``tf1`` or ``clean``) resizes to 299 and scales to [-1, 1] inside
     ``forward``. ``"logits"`` (bias-free, see :class:`InceptionV3FID`) is present only when the weights have
-    the 1008-class head. Weights stay float32. Call it under ``torch.inference_mode()``.
+    the 1008-class head. Weights stay float32; batch norm is folded into the convolutions
+    (``fold_batch_norm``). Call it under ``torch.inference_mode()``.
     """
 
     name = "inception"
     feature_dim = FEATURE_DIM
 
     def __init__(
-        self, net: InceptionV3FID, *, protocol: str, weights_sha256: str, channels_last: bool = False
+        self,
+        net: InceptionV3FID,
+        *,
+        protocol: str,
+        weights_sha256: str,
+        channels_last: bool = False,
+        fold_batch_norm: bool = True,
     ) -> None:
         super().__init__()
+        if fold_batch_norm:  # the extractor owns ``net``: fold in place (features agree to ~1e-6)
+            for m in net.modules():
+                if isinstance(m, BasicConv2d):
+                    m.fold_batch_norm_()
         from gan_eval.features.protocols import get_protocol
 
         self.preprocess = get_protocol(protocol)

@@ -39,9 +39,13 @@ ROW_CHUNK = 4096
 """Rows per float64 outer-product matmul in ``update`` (4096 x 2048 float64 = 64 MiB per chunk)."""
 
 
-def as_feature_tensor(x: Any, name: str = "features", dim: int | None = None) -> torch.Tensor:
+def as_feature_tensor(
+    x: Any, name: str = "features", dim: int | None = None, check_finite: bool = True
+) -> torch.Tensor:
     """Return ``x`` (torch tensor or numpy array ``[N, D]``) as a 2-D floating torch tensor, without
-    copying when possible. UserError on wrong rank, wrong ``D`` (if ``dim`` is given) or non-finite values."""
+    copying when possible. UserError on wrong rank, wrong ``D`` (if ``dim`` is given) or non-finite values
+    (``check_finite=False`` skips that check, which waits for a GPU; the caller then checks once at the
+    end)."""
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
     if t.ndim != 2:
         raise UserError(f"{name}: expected a 2-D array [N, D], got shape {tuple(t.shape)}")
@@ -51,7 +55,7 @@ def as_feature_tensor(x: Any, name: str = "features", dim: int | None = None) ->
         )
     if not t.is_floating_point():
         t = t.to(torch.float64)
-    if t.numel() and not bool(torch.isfinite(t).all()):
+    if check_finite and t.numel() and not bool(torch.isfinite(t).all()):
         raise UserError(f"{name}: features contain NaN or infinite values")
     return t
 
@@ -102,10 +106,10 @@ class FeatureStats:
         """Number of feature rows seen."""
         return self._n
 
-    def update(self, feats: Any) -> FeatureStats:
+    def update(self, feats: Any, check_finite: bool = True) -> FeatureStats:
         """Fold in a batch ``[N, D]`` (torch tensor on any device, or numpy array; any float dtype).
-        Returns ``self``."""
-        x = as_feature_tensor(feats, dim=self.dim)
+        ``check_finite=False``: no NaN/inf check (it would wait for the GPU each batch). Returns ``self``."""
+        x = as_feature_tensor(feats, dim=self.dim, check_finite=check_finite)
         if x.shape[0] == 0:
             return self
         if self._mean is not None and x.device != self._mean.device:

@@ -332,6 +332,8 @@ def train(
                         completed=i + 1,
                         description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}",
                     )
+            if dev.type == "cuda":  # the steps run asynchronously: wait for them before reading the clock
+                torch.cuda.synchronize(dev)
             seconds = time.perf_counter() - t0
 
             # ---- logs, samples, checkpoint, evaluation
