@@ -96,7 +96,7 @@ def bench_forward(weights: Path, repeats: int, batch: int = 32) -> list[Row]:
 
 
 def bench_end_to_end(
-    tmp: Path, weights: dict[str, Path], n: int, repeats: int, torchmetrics: bool
+    tmp: Path, weights: dict[str, Path], n: int, repeats: int, torchmetrics: bool, fidelity_side: bool = True
 ) -> list[Row]:
     import os
 
@@ -160,10 +160,11 @@ def bench_end_to_end(
     fns = {
         "gan-eval (pytorch-fid protocol)": lambda: ours("pytorch-fid"),
         "pytorch-fid 0.3.0": pytorch_fid,
-        "gan-eval (tf1 protocol)": lambda: ours("tf1"),
-        "torch-fidelity 0.4.0": fidelity,
     }
-    if torchmetrics:
+    if fidelity_side:
+        fns["gan-eval (tf1 protocol)"] = lambda: ours("tf1")
+        fns["torch-fidelity 0.4.0"] = fidelity
+    if torchmetrics and fidelity_side:
         fns["torchmetrics 1.9 FID"] = tm
     print(
         f"End to end, {n} + {n} MNIST PNGs, Inception FID, CPU fp32, best of {repeats} interleaved round(s)"
@@ -181,6 +182,8 @@ def bench_end_to_end(
         ("gan-eval (pytorch-fid protocol)", "pytorch-fid 0.3.0", PF_TARGET),
         ("gan-eval (tf1 protocol)", "torch-fidelity 0.4.0", None),
     ):
+        if theirs_k not in res:
+            continue
         d = rel(fid[ours_k], fid[theirs_k])
         ratio = ips[ours_k] / ips[theirs_k]
         print(f"  {ours_k} vs {theirs_k}: {ratio:.2f}x; FID relative difference {d:.2e}")
@@ -201,7 +204,7 @@ def bench_end_to_end(
                 ],
             )
         )
-    if torchmetrics:
+    if "torchmetrics 1.9 FID" in res:
         k, ok = "torchmetrics 1.9 FID", "gan-eval (pytorch-fid protocol)"
         d = rel(fid[k], fid[ok])
         rows.append(
@@ -230,6 +233,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds of the end-to-end runs")
     ap.add_argument("--forward-repeats", type=int, default=2, help="interleaved rounds of the forward alone")
     ap.add_argument("--no-torchmetrics", action="store_true", help="skip the torchmetrics side figure")
+    ap.add_argument("--no-fidelity", action="store_true", help="end to end: gan-eval vs pytorch-fid only")
     ap.add_argument("--skip-end-to-end", action="store_true")
     ap.add_argument("--skip-forward", action="store_true")
     args = ap.parse_args(argv)
@@ -242,7 +246,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if not args.skip_forward:
             rows += bench_forward(weights["ours"], args.forward_repeats)
         if not args.skip_end_to_end:
-            rows += bench_end_to_end(tmp, weights, args.images, args.repeats, not args.no_torchmetrics)
+            rows += bench_end_to_end(
+                tmp, weights, args.images, args.repeats, not args.no_torchmetrics, not args.no_fidelity
+            )
     return rows
 
 

@@ -297,3 +297,27 @@ def test_batch_norm_folding_keeps_the_features():
         a, b = unfolded(imgs), folded(imgs)
     _close(b["features"], a["features"], rel=1e-5)
     _close(b["logits"], a["logits"], rel=1e-5)
+
+
+def test_fused_cpu_conv_relu_matches_the_plain_layers():
+    """On the CPU, folded layers with channels_last input run oneDNN's fused conv + bias + ReLU op; the
+    features equal those of the plain (unfolded, NCHW) network."""
+    from gan_eval.features import inception
+
+    plain = InceptionExtractor(
+        build_inception(random_state(8)), protocol="pytorch-fid", weights_sha256="0", fold_batch_norm=False
+    )
+    fused = InceptionExtractor(
+        build_inception(random_state(8)), protocol="pytorch-fid", weights_sha256="0", channels_last=True
+    )
+    layer = next(m for m in fused.modules() if isinstance(m, inception.BasicConv2d))
+    probe = torch.zeros(1, layer.conv.in_channels, 8, 8).contiguous(memory_format=torch.channels_last)
+    if inception._CONV_RELU is None:
+        pytest.skip("this torch build has no oneDNN fused convolution op")
+    assert inception._fuse_on_cpu(layer, probe)
+    imgs = torch.randint(
+        0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(9)
+    )
+    with torch.inference_mode():
+        a, b = plain(imgs), fused(imgs)
+    _close(b["features"], a["features"], rel=1e-5)

