@@ -57,7 +57,8 @@ _CONV_RELU = _resolve_conv_relu()
 
 
 def _fuse_on_cpu(layer: BasicConv2d, x: torch.Tensor) -> bool:
-    """Eager fp32 channels_last CPU input to a folded layer (not under autocast, tracing or compile)."""
+    """Eager fp32 channels_last CPU input to a folded layer, no gradient wanted (not under autocast, tracing
+    or compile)."""
     return (
         _CONV_RELU is not None
         and isinstance(layer.bn, nn.Identity)
@@ -66,10 +67,23 @@ def _fuse_on_cpu(layer: BasicConv2d, x: torch.Tensor) -> bool:
         and x.dim() == 4
         and x.is_contiguous(memory_format=torch.channels_last)
         and layer.conv.weight.is_contiguous(memory_format=torch.channels_last)
-        and not torch.is_autocast_enabled("cpu")
+        and not (torch.is_grad_enabled() and layer.conv.weight.requires_grad)  # the op has no backward
+        and not _cpu_autocast()
         and not torch.jit.is_tracing()
-        and not torch.compiler.is_compiling()
+        and not _compiling()
     )
+
+
+def _cpu_autocast() -> bool:
+    try:
+        return bool(torch.is_autocast_enabled("cpu"))  # torch >= 2.4
+    except TypeError:
+        return bool(torch.is_autocast_cpu_enabled())
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(getattr(compiler, "is_compiling", lambda: False)())
 
 
 class BasicConv2d(nn.Module):
@@ -516,6 +530,7 @@ class InceptionExtractor(Extractor):
         self.num_classes = NUM_CLASSES if net.has_logits else None
         self.channels_last = channels_last
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.net.requires_grad_(False)  # a fixed feature extractor (as in torchmetrics and torch-fidelity)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         device = next(self.net.parameters()).device
