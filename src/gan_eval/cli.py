@@ -67,6 +67,20 @@ Real = Annotated[
 Fake = Annotated[
     str, typer.Option("--fake", help="Generated set: ckpt.pt, a folder, .zip, .npz, or pkg.mod:fn.")
 ]
+RealOrConfig = Annotated[
+    str | None,
+    typer.Option("--real", help="Real set: mnist[:train|:test], a folder, .zip, .npz, or stats.npz."),
+]
+FakeOrConfig = Annotated[
+    str | None, typer.Option("--fake", help="Generated set: ckpt.pt, a folder, .zip, .npz, or pkg.mod:fn.")
+]
+EvalConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Eval TOML (configs/eval/*.toml): its keys are the options below; options given here win.",
+    ),
+]
 ExtractorOpt = Annotated[
     str, typer.Option("--extractor", "-e", help="Feature extractor: inception or mnist-lenet.")
 ]
@@ -108,6 +122,12 @@ def _parse_range(value: str | None) -> tuple[float, float] | None:
     if not hi > lo:
         raise UserError(f"--value-range {value!r}: the upper bound must exceed the lower")
     return lo, hi
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` came from the command line or the environment (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _metrics_list(value: str) -> tuple[str, ...]:
@@ -156,14 +176,9 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _run_eval(metrics: tuple[str, ...], **kw: Any):
-    from gan_eval.pipeline import EvalConfig, evaluate, result_rows
+def _run_eval(cfg: Any, *, results: Path, run_id: str, no_save: bool, as_json: bool):
+    from gan_eval.pipeline import evaluate, result_rows
 
-    results: Path = kw.pop("results")
-    run_id: str = kw.pop("run_id")
-    no_save: bool = kw.pop("no_save")
-    as_json: bool = kw.pop("as_json")
-    cfg = EvalConfig(metrics=metrics, **kw)
     res = evaluate(config=cfg)
     from gan_eval.distributed import is_main
 
@@ -212,8 +227,10 @@ def _eval_command(metrics_default: str, name: str, example: str):
     is_eval = metrics_default == "fid,is,kid,pr"
 
     def command(
-        real: Real,
-        fake: Fake,
+        ctx: typer.Context,
+        real: RealOrConfig = None,
+        fake: FakeOrConfig = None,
+        config: EvalConfigOpt = None,
         metrics: str = "fid" if is_eval else metrics_default,
         extractor: ExtractorOpt = "inception",
         protocol: ProtocolOpt = None,
@@ -237,32 +254,41 @@ def _eval_command(metrics_default: str, name: str, example: str):
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        _run_eval(
-            _metrics_list(metrics),
-            real=real,
-            fake=fake,
-            extractor=extractor,
-            protocol=protocol,
-            n=n,
-            seed=seed,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            real_limit=real_limit,
-            fake_limit=fake_limit,
-            data_root=data_root,
-            weights=weights,
-            value_range=_parse_range(value_range),
-            z_dim=z_dim,
-            bootstrap=bootstrap,
-            compile=compile,
-            use_cache=not no_cache,
-            run_id=run_id,
-            results=results,
-            no_save=no_save,
-            as_json=as_json,
-            progress=not quiet,
-        )
+        from gan_eval.config import load_eval_config
+
+        options = {  # EvalConfig field -> the value from the command line
+            "real": real,
+            "fake": fake,
+            "metrics": _metrics_list(metrics),
+            "extractor": extractor,
+            "protocol": protocol,
+            "n": n,
+            "seed": seed,
+            "batch_size": batch_size,
+            "device": device,
+            "precision": precision,
+            "real_limit": real_limit,
+            "fake_limit": fake_limit,
+            "data_root": data_root,
+            "weights": weights,
+            "value_range": _parse_range(value_range),
+            "z_dim": z_dim,
+            "bootstrap": bootstrap,
+            "compile": compile,
+            "use_cache": not no_cache,
+            "progress": not quiet,
+        }
+        param = {"use_cache": "no_cache", "progress": "quiet"}
+        if config is not None:  # the file's values, replaced by the options actually typed
+            given = {
+                k: v
+                for k, v in options.items()
+                if _given(ctx, param.get(k, k)) or (k in ("metrics",) and not is_eval)
+            }
+            cfg = load_eval_config(config, **given)
+        else:
+            cfg = load_eval_config(None, **options)
+        _run_eval(cfg, results=results, run_id=run_id, no_save=no_save, as_json=as_json)
 
     command.__doc__ = f"{name}\n\nExample: `{example}`"
     # --metrics is shown on `eval` only; the single-metric commands keep it hidden (an object, not a string

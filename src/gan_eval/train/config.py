@@ -39,17 +39,11 @@ Layout of a config file (every key optional except ``generator`` and ``discrimin
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gan_eval.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 LOSSES = ("bce", "wgan-gp")
 DATASETS = ("mnist", "fashion-mnist")
@@ -147,13 +141,10 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
 
     Raises UserError for a missing/unparsable file, unknown sections or keys, or invalid values.
     """
+    from gan_eval.config import read_toml
+
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such train config") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise UserError(f"{path}: not a readable TOML file ({e})") from None
+    raw = read_toml(path, "train config")
     values: dict[str, Any] = {"name": path.stem}
     for key, value in raw.items():
         if isinstance(value, dict) and key in _SECTIONS and key is not None:

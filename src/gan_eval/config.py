@@ -1,0 +1,120 @@
+"""Small dataclasses loaded from the TOML files in configs/ (train/*.toml, eval/*.toml, gates/*.toml).
+
+An evaluation config holds :class:`gan_eval.pipeline.EvalConfig`'s fields as flat keys, e.g.
+``configs/eval/mnist_lenet.toml``::
+
+    real = "mnist"
+    metrics = ["fid", "is", "kid", "pr"]
+    extractor = "mnist-lenet"
+    n = 10000
+
+``gan-eval eval --config FILE --fake ckpt.pt``: options given on the command line replace the file's values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from gan_eval.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file; UserError naming ``what`` (e.g. "eval config") if it is missing or unreadable."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"{path}: not a readable TOML file ({e})") from None
+
+
+def _as_sequence(value: Any) -> list[Any] | None:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def _coerce(where: str, key: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the field's type hint (TOML gives int, float, str, bool, list)."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = typing.get_args(hint) if union else (hint,)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise UserError(f"{where}: {key} may not be empty")
+    base = next(a for a in args if a is not type(None))
+    origin = typing.get_origin(base)
+    if origin is tuple:
+        seq = _as_sequence(value)
+        inner = typing.get_args(base)
+        if seq is None:
+            raise UserError(f"{where}: {key} must be a list, got {value!r}")
+        if inner and inner[-1] is not Ellipsis and len(seq) != len(inner):
+            raise UserError(f"{where}: {key} must have {len(inner)} entries, got {value!r}")
+        item = inner[0] if inner else str
+        try:
+            return tuple(float(v) if item is float else v for v in seq)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: {key} must hold numbers, got {value!r}") from None
+    if base is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: {key} must be true or false, got {value!r}")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: {key} must be an integer, got {value!r}")
+        return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: {key} must be a number, got {value!r}")
+        return float(value)
+    if base is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: {key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def dataclass_from_mapping(cls: Any, values: dict[str, Any], where: str) -> Any:
+    """``cls(**values)`` after checking every key is a field and every value fits its type."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    checked = {k: _coerce(where, k, v, hints[k]) for k, v in values.items()}
+    try:
+        return cls(**checked)
+    except TypeError as e:  # a required field is missing
+        raise UserError(f"{where}: {e}") from None
+
+
+def load_eval_config(path: str | Path | None = None, **overrides: Any) -> Any:
+    """An :class:`~gan_eval.pipeline.EvalConfig` from a TOML file (flat keys named like its fields), with
+    ``overrides`` (field names; e.g. the options given on the command line) replacing the file's values.
+    ``path`` None: the overrides alone. ``real`` and ``fake`` must be set by one or the other."""
+    from gan_eval.pipeline import EvalConfig
+
+    values: dict[str, Any] = dict(read_toml(path, "eval config")) if path is not None else {}
+    where = str(path) if path is not None else "options"
+    nested = [k for k, v in values.items() if isinstance(v, dict)]
+    if nested:
+        raise UserError(f"{where}: eval configs have flat keys only; found section(s) {nested}")
+    values.update(overrides)
+    for need in ("real", "fake"):
+        if values.get(need) is None:
+            raise UserError(f"{where}: no {need} set; give --{need} or `{need} = ...` in the config file")
+    return dataclass_from_mapping(EvalConfig, values, where)
