@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-SUBFOLDERS = ("datasets", "weights", "stats")
+SUBFOLDERS = ("datasets", "weights", "stats", "compiled")  # compiled: torch.compile (inductor) artefacts
 
 
 def cache_root() -> Path:
