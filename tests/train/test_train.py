@@ -213,3 +213,34 @@ def test_a_last_batch_of_one_image_is_dropped(tmp_path):
     """Batch norm cannot train on one image: 65 images at batch 64 make one step, not a crash."""
     train(small("dcgan", epochs=1), out=tmp_path, device="cpu", progress=False, images=blobs(65))
     assert list(pd.read_csv(tmp_path / "log.csv")["step"]) == [1]
+
+
+def test_lean_adam_step_is_bit_for_bit_torch_adam():
+    """The trainer's _AdamStep calls torch's fused kernel directly: parameters and optimizer state must equal
+    those of torch.optim.Adam.step() exactly, step after step (also after a parameter had no gradient)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    from gan_eval.train.loop import _adam, _AdamStep
+
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(20, 30), nn.BatchNorm1d(30), nn.LeakyReLU(0.2), nn.Linear(30, 1))
+    b = copy.deepcopy(a)
+    opt_a, opt_b = _adam(a, 2e-4, (0.5, 0.999)), _adam(b, 2e-4, (0.5, 0.999))
+    step_b = _AdamStep(opt_b)
+    for i in range(12):
+        x = torch.randn(16, 20)
+        for model, opt, step in ((a, opt_a, opt_a.step), (b, opt_b, step_b)):
+            opt.zero_grad(set_to_none=True)
+            model[1].requires_grad_(i != 5)  # one step where the batch norm gets no gradient
+            model(x).pow(2).mean().backward()
+            step()
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)
+    sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        for name in sa[k]:
+            assert torch.equal(sa[k][name], sb[k][name]), (k, name)

@@ -122,6 +122,63 @@ def _adam(model: nn.Module, lr: float, betas: tuple[float, float]) -> torch.opti
         return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
 
 
+class _AdamStep:
+    """``opt.step()`` for a fused ``torch.optim.Adam`` without its per-call Python (about 80 us on 2 CPU
+    cores, ~6% of an MLP GAN step): the same two calls torch makes (``_foreach_add_`` on the step counters,
+    then ``torch._fused_adam_``) with the same arguments on the optimizer's own state, so updates, state_dict
+    and resume stay bit-for-bit those of ``opt.step()``. The first step (which creates the state), non-fused
+    optimizers, and any step where a parameter has no gradient go through ``opt.step()``."""
+
+    def __init__(self, opt: torch.optim.Optimizer) -> None:
+        self.opt = opt
+        group = opt.param_groups[0]
+        self.lean = (
+            len(opt.param_groups) == 1
+            and bool(group.get("fused"))
+            and not group.get("amsgrad")
+            and not group.get("maximize")
+            and not group.get("capturable")
+            and not group.get("differentiable")
+            and not group.get("decoupled_weight_decay", False)
+            and not isinstance(group["lr"], torch.Tensor)
+            and hasattr(torch, "_fused_adam_")
+        )
+        self.lists: tuple[list[torch.Tensor], ...] | None = None
+
+    def __call__(self) -> None:
+        params = self.opt.param_groups[0]["params"]
+        if not self.lean or any(p.grad is None for p in params):
+            self.opt.step()
+            return
+        if self.lists is None:
+            if any(p not in self.opt.state for p in params):
+                self.opt.step()  # creates exp_avg, exp_avg_sq and step for every parameter
+                return
+            st = [self.opt.state[p] for p in params]
+            self.lists = ([s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [s["step"] for s in st])
+        group = self.opt.param_groups[0]
+        exp_avgs, exp_avg_sqs, steps = self.lists
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params,
+            [p.grad for p in params],
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     from gan_eval.cache import atomic_write
 
@@ -251,6 +308,7 @@ def train(
 
     # ---- the step
     fuse_d = not has_batch_statistics(D)
+    step_d, step_g = _AdamStep(opt_d), _AdamStep(opt_g)  # = opt_d.step, opt_g.step, less Python per call
     bce = nn.BCELoss()
     targets: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -282,7 +340,7 @@ def train(
             )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        opt_d.step()
+        step_d()
         return d_loss.detach()
 
     def g_step(b: int) -> torch.Tensor:
@@ -291,7 +349,7 @@ def train(
         g_loss = bce(scores, labels(b)[0]) if config.loss == "bce" else -scores.mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        opt_g.step()
+        step_g()
         D.requires_grad_(True)
         if G_ema is not None:
             with torch.no_grad():
