@@ -160,23 +160,28 @@ class _AdamStep:
         exp_avgs, exp_avg_sqs, steps = self.lists
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params,
-            [p.grad for p in params],
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
+        try:
+            torch._fused_adam_(
+                params,
+                [p.grad for p in params],
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
+        except TypeError:  # a torch whose private kernel takes other arguments: use its own step
+            torch._foreach_sub_(steps, 1)
+            self.lean = False
+            self.opt.step()
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
