@@ -75,14 +75,15 @@ def main() -> None:
 
     if inception_n:
         print(
-            f"\n== Inception FID of {Path(last).name}: {inception_n} generated samples vs mnist:test "
+            f"\n== Inception FID of {Path(last).name}: {inception_n} generated samples vs mnist (train; its "
+            "statistics ship with gan-eval) "
             "(DEMO SIZE: biased upward at small n, not comparable with 10k/50k figures)",
             flush=True,
         )
         _gan_eval(
             "fid",
             "--real",
-            "mnist:test",
+            "mnist",
             "--fake",
             last,
             "--n",
