@@ -70,29 +70,36 @@ def product_eigenvalues(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
 
 
 def fid_from_stats(
-    mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, *, n1: int | None = None, n2: int | None = None
+    mu1: Any,
+    sigma1: Any,
+    mu2: Any,
+    sigma2: Any,
+    *,
+    n1: int | None = None,
+    n2: int | None = None,
+    names: tuple[str, str] = ("statistics 1", "statistics 2"),
 ) -> dict[str, float]:
     """FID between N(mu1, sigma1) and N(mu2, sigma2).
 
     ``mu*``: float [D]; ``sigma*``: float [D, D] symmetric PSD covariances; all computed in float64.
     ``n1``, ``n2``: sample counts behind the statistics, if known; a warning is issued when one is below D
-    (the covariance is then singular and FID is strongly biased upward).
+    (the covariance is then singular and FID is strongly biased upward). ``names``: how messages call the two.
 
     Returns ``{"fid": float, "fid_clipped_eigs": count of negative eigenvalues of sigma1 sigma2 clipped to
     0, "fid_clipped_mass": sum of their sqrt(|lambda|) (an upper bound of what clipping changed in
     tr sqrt(.); FID moves by at most twice that)}``.
     """
-    mu1, sigma1 = _as_moments(mu1, sigma1, "statistics 1")
-    mu2, sigma2 = _as_moments(mu2, sigma2, "statistics 2")
+    mu1, sigma1 = _as_moments(mu1, sigma1, names[0])
+    mu2, sigma2 = _as_moments(mu2, sigma2, names[1])
     d = mu1.shape[0]
     if mu2.shape[0] != d:
         raise UserError(
             f"cannot compare statistics of feature dimension {d} with {mu2.shape[0]} (different extractors?)"
         )
-    for label, n in (("1", n1), ("2", n2)):
+    for label, n in ((names[0], n1), (names[1], n2)):
         if n is not None and n < d:
             warnings.warn(
-                f"statistics {label} come from {n} samples, fewer than the feature dimension {d}: the "
+                f"{label} come from {n} samples, fewer than the feature dimension {d}: the "
                 "covariance is singular and FID is biased upward; use at least as many samples as dimensions",
                 stacklevel=2,
             )

@@ -168,7 +168,8 @@ def _fid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[
 
     r = _moments(real, "fid", "real")
     f = _moments(fake, "fid", "fake")
-    return fid_from_stats(r.mu, r.sigma, f.mu, f.sigma, n1=r.n, n2=f.n, **options)
+    names = ("the real set's statistics", "the generated set's statistics")
+    return fid_from_stats(r.mu, r.sigma, f.mu, f.sigma, n1=r.n, n2=f.n, names=names, **options)
 
 
 @register_metric(
