@@ -283,7 +283,7 @@ def _eval_command(metrics_default: str, name: str, example: str):
             given = {
                 k: v
                 for k, v in options.items()
-                if _given(ctx, param.get(k, k)) or (k in ("metrics",) and not is_eval)
+                if _given(ctx, param.get(k, k)) or (k == "metrics" and not is_eval)
             }
             cfg = load_eval_config(config, **given)
         else:
