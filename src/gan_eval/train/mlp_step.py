@@ -55,6 +55,7 @@ def _forward(layers: Sequence[nn.Module], x: torch.Tensor, tape: list[Any] | Non
         elif isinstance(m, nn.LeakyReLU):
             x = saved = aten.leaky_relu_(x, m.negative_slope)  # x is this step's own buffer
         elif isinstance(m, nn.BatchNorm1d):
+            assert m.num_batches_tracked is not None and m.momentum is not None  # (checked by _supported)
             m.num_batches_tracked.add_(1)  # what the module does in training mode
             out, mean, invstd = torch.native_batch_norm(
                 x, m.weight, m.bias, m.running_mean, m.running_var, True, m.momentum, m.eps
