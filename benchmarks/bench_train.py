@@ -1,15 +1,18 @@
 """Side by side: one MNIST epoch of the reference article's GAN loop vs gan-eval's trainer (same model).
 
-    .venv/bin/python -m benchmarks.bench_train [--threads N] [--skip-reference]
+    .venv/bin/python -m benchmarks.bench_train [--rounds N] [--threads N] [--skip-reference]
 
-Both run in this one process with the same torch thread count, in the order ours, reference, ours (so drift in
-machine load hits both sides); ours is the mean of its two runs. The reference is
-:mod:`benchmarks.reference_gan` (the article's code, reading MNIST through torchvision from IDX files written
-to a temporary folder); its per-step ``print`` goes to ``os.devnull`` (the cheapest place it can go). Ours is
-``gan_eval.train.train`` on ``configs/train/mlp_gan.toml`` for one epoch, progress bar off, including its
-per-epoch work (sample grid, CSV logs, checkpoint). Each side's whole call is timed, data loading included.
-Imports both sides make lazily (``torch.optim``'s first optimizer imports ``torch._dynamo``: 1.6 s here;
-torchvision; PIL) are done before anything is timed, so the side that runs first does not pay them for both.
+Both run in this one process with the same torch thread count, alternating: ours, reference, ours, reference,
+..., ours (N reference epochs, N + 1 of ours). Round i's ratio is the reference's time over the mean of the
+two runs of ours around it, so a slow phase of a shared machine (this VM's speed drifts by up to 1.5x over
+tens of seconds) hits both sides of a ratio; the reported ratio is the median of the rounds', with their
+range. The reference is :mod:`benchmarks.reference_gan` (the article's code, reading MNIST through torchvision
+from IDX files written to a temporary folder); its per-step ``print`` goes to ``os.devnull`` (the cheapest
+place it can go). Ours is ``gan_eval.train.train`` on ``configs/train/mlp_gan.toml`` for one epoch, progress
+bar off, including its per-epoch work (sample grid, CSV logs, checkpoint). Each side's whole call is timed,
+data loading included. Imports both sides make lazily (``torch.optim``'s first optimizer imports
+``torch._dynamo``: 1.6 s here; torchvision; PIL) are done before anything is timed, so the side that runs
+first does not pay them for both.
 Timings on a shared machine are noisy: rerun on a quiet one before quoting them.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,6 +68,7 @@ def time_ours(out: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="reference epochs (ours runs one more)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0 = default)")
     parser.add_argument("--skip-reference", action="store_true", help="time only gan-eval's trainer")
     args = parser.parse_args(argv)
@@ -74,26 +79,42 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     warm_shared_imports()
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         tmp_path = Path(tmp)
-        ours = [time_ours(tmp_path / "ours_1")]
-        print(f"ours (run 1):  {ours[0][0]:7.2f} s per epoch (loop alone {ours[0][1]:.2f} s)", flush=True)
+
+        def run_ours() -> tuple[float, float]:
+            total, loop = time_ours(tmp_path / f"ours_{len(ours)}")
+            print(f"ours:       {total:7.2f} s per epoch (loop alone {loop:.2f} s)", flush=True)
+            return total, loop
+
+        ours: list[tuple[float, float]] = []
+        ours.append(run_ours())
         if args.skip_reference:
             return {"ours_s": ours[0][0], "ours_loop_s": ours[0][1]}
         from benchmarks.reference_gan import write_torchvision_mnist
 
         mnist_root = write_torchvision_mnist(tmp_path / "torchvision")
-        ref = time_reference(mnist_root)
-        print(f"reference:     {ref:7.2f} s per epoch", flush=True)
-        ours.append(time_ours(tmp_path / "ours_2"))
-        print(f"ours (run 2):  {ours[1][0]:7.2f} s per epoch (loop alone {ours[1][1]:.2f} s)", flush=True)
-    mean_total = sum(t for t, _ in ours) / len(ours)
-    mean_loop = sum(loop for _, loop in ours) / len(ours)
-    print(f"speed-up: {ref / mean_total:.2f}x whole call, {ref / mean_loop:.2f}x epoch loop (target >= 3x)")
+        refs: list[float] = []
+        for _ in range(max(1, args.rounds)):
+            refs.append(time_reference(mnist_root))
+            print(f"reference:  {refs[-1]:7.2f} s per epoch", flush=True)
+            ours.append(run_ours())
+    around = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(ours, ours[1:], strict=False)]
+    ratios = [r / o[0] for r, o in zip(refs, around, strict=True)]
+    loop_ratios = [r / o[1] for r, o in zip(refs, around, strict=True)]
+    ratio, loop_ratio = statistics.median(ratios), statistics.median(loop_ratios)
+    print(
+        f"speed-up, median of {len(refs)} rounds: {ratio:.2f}x whole call "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x), {loop_ratio:.2f}x epoch loop "
+        f"({min(loop_ratios):.2f}-{max(loop_ratios):.2f}x); target >= 3x"
+    )
     return {
-        "reference_s": ref,
-        "ours_s": mean_total,
-        "ours_loop_s": mean_loop,
-        "ratio": ref / mean_total,
-        "loop_ratio": ref / mean_loop,
+        "reference_s": statistics.median(refs),
+        "ours_s": statistics.median(t for t, _ in ours),
+        "ours_loop_s": statistics.median(loop for _, loop in ours),
+        "ratio": ratio,
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "loop_ratio": loop_ratio,
+        "rounds": float(len(refs)),
         "threads": float(torch.get_num_threads()),
     }
 

@@ -45,92 +45,133 @@ def _supported(layers: Sequence[nn.Module]) -> bool:
     return True
 
 
-def _forward(layers: Sequence[nn.Module], x: torch.Tensor, tape: list[Any] | None) -> torch.Tensor:
-    """``nn.Sequential(*layers)(x)`` in training mode. With a ``tape``, appends per layer what its backward
-    needs: a linear layer's input, an activation's output, batch norm's input and saved mean and 1/std."""
+LINEAR, LEAKY_RELU, BATCH_NORM, TANH, SIGMOID = range(5)
+
+
+def _plan(layers: Sequence[nn.Module]) -> list[tuple[Any, ...]]:
+    """Per layer, its kind and the tensors and numbers its kernels take, looked up once (a module's attribute
+    lookup and ``weight.t()`` cost about a microsecond each, some forty times a step). The tensors are the
+    modules' own, updated in place by the optimizer and by ``load_state_dict``; a plan is stale once a
+    module's parameters are replaced (``.to()``, ``load_state_dict(assign=True)``)."""
+    plan: list[tuple[Any, ...]] = []
     for m in layers:
         if isinstance(m, nn.Linear):
-            saved: Any = x
-            x = torch.addmm(m.bias, x, m.weight.t())  # = F.linear on 2-d input
+            plan.append((LINEAR, m.weight, m.bias, m.weight.t()))
         elif isinstance(m, nn.LeakyReLU):
-            x = saved = aten.leaky_relu_(x, m.negative_slope)  # x is this step's own buffer
+            plan.append((LEAKY_RELU, m.negative_slope))
         elif isinstance(m, nn.BatchNorm1d):
             assert m.num_batches_tracked is not None and m.momentum is not None  # (checked by _supported)
-            m.num_batches_tracked.add_(1)  # what the module does in training mode
-            out, mean, invstd = torch.native_batch_norm(
-                x, m.weight, m.bias, m.running_mean, m.running_var, True, m.momentum, m.eps
+            stats = (m.running_mean, m.running_var, m.num_batches_tracked, m.momentum, m.eps)
+            plan.append((BATCH_NORM, m.weight, m.bias, *stats))
+        else:
+            plan.append((TANH if isinstance(m, nn.Tanh) else SIGMOID,))
+    return plan
+
+
+def _forward(
+    plan: list[tuple[Any, ...]], x: torch.Tensor, tape: list[Any] | None, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``nn.Sequential(*layers)(x)`` in training mode; the last linear layer writes into ``out`` if given
+    (the activations after it work in place). With a ``tape``, appends per layer what its backward needs:
+    a linear layer's input, an activation's output, batch norm's input and saved mean and 1/std."""
+    last_linear = -1 if out is None else max(i for i, rec in enumerate(plan) if rec[0] == LINEAR)
+    for i, rec in enumerate(plan):
+        kind = rec[0]
+        if kind == LINEAR:
+            saved: Any = x
+            if i == last_linear:
+                x = torch.addmm(rec[2], x, rec[3], out=out)  # = F.linear on 2-d input
+            else:
+                x = torch.addmm(rec[2], x, rec[3])
+        elif kind == LEAKY_RELU:  # in place: x is this step's own buffer (the first layer is linear)
+            x = saved = aten.leaky_relu_(x, rec[1])
+        elif kind == BATCH_NORM:
+            _, weight, bias, running_mean, running_var, tracked, momentum, eps = rec
+            tracked.add_(1)  # what the module does in training mode
+            y, mean, invstd = torch.native_batch_norm(
+                x, weight, bias, running_mean, running_var, True, momentum, eps
             )
-            saved, x = (x, mean, invstd), out
-        elif isinstance(m, nn.Tanh):
-            x = saved = torch.tanh(x)
-        else:  # nn.Sigmoid
-            x = saved = torch.sigmoid(x)
+            saved, x = (x, mean, invstd), y
+        elif kind == TANH:
+            x = saved = x.tanh_()
+        else:
+            x = saved = x.sigmoid_()
         if tape is not None:
             tape.append(saved)
     return x
 
 
 def _backward(
-    layers: Sequence[nn.Module], tape: list[Any], grad: torch.Tensor, *, param_grads: bool, input_grad: bool
+    plan: list[tuple[Any, ...]],
+    tape: list[Any],
+    grad: torch.Tensor,
+    *,
+    param_grads: bool,
+    input_grad: bool,
 ) -> torch.Tensor | None:
-    """Walk ``layers`` back from ``grad`` (the loss's gradient w.r.t. their output). ``param_grads``: set
+    """Walk the layers back from ``grad`` (the loss's gradient w.r.t. their output). ``param_grads``: set
     every parameter's ``.grad`` (replacing it, as after ``zero_grad(set_to_none=True)``). ``input_grad``:
     return the gradient w.r.t. the input (else the first layer skips that product, as autograd does)."""
-    g: torch.Tensor | None = grad
-    for i in range(len(layers) - 1, -1, -1):
-        m, saved = layers[i], tape[i]
-        assert g is not None
-        if isinstance(m, nn.Linear):
+    g: Any = grad
+    for i in range(len(plan) - 1, -1, -1):
+        rec, saved = plan[i], tape[i]
+        kind = rec[0]
+        if kind == LINEAR:
+            weight, bias = rec[1], rec[2]
             if param_grads:
-                m.weight.grad = g.t().mm(saved)
-                m.bias.grad = g.sum(0)
-            g = g.mm(m.weight) if i > 0 or input_grad else None
-        elif isinstance(m, nn.LeakyReLU):
-            g = aten.leaky_relu_backward(g, saved, m.negative_slope, True)
-        elif isinstance(m, nn.BatchNorm1d):
+                weight.grad = g.t().mm(saved)
+                bias.grad = g.sum(0)
+            g = g.mm(weight) if i > 0 or input_grad else None
+        elif kind == LEAKY_RELU:
+            g = aten.leaky_relu_backward(g, saved, rec[1], True)
+        elif kind == BATCH_NORM:
+            _, weight, bias, running_mean, running_var, _, _, eps = rec
             x, mean, invstd = saved
             g, gw, gb = aten.native_batch_norm_backward(
-                g, x, m.weight, m.running_mean, m.running_var, mean, invstd, True, m.eps, [True, True, True]
+                g, x, weight, running_mean, running_var, mean, invstd, True, eps, [True, True, True]
             )
             if param_grads:
-                m.weight.grad, m.bias.grad = gw, gb
-        elif isinstance(m, nn.Tanh):
+                weight.grad, bias.grad = gw, gb
+        elif kind == TANH:
             g = aten.tanh_backward(g, saved)
-        else:  # nn.Sigmoid
+        else:
             g = aten.sigmoid_backward(g, saved)
     return g
 
 
 class MLPGANStep:
     """Gradients of the BCE GAN losses for an ``MLPGenerator`` / ``MLPDiscriminator`` pair, written into the
-    parameters' ``.grad``; the caller then steps its optimizers, as after ``loss.backward()``."""
+    parameters' ``.grad``; the caller then steps its optimizers, as after ``loss.backward()``. Build it once
+    the modules are where they will train (see :func:`_plan`)."""
 
     def __init__(self, generator: MLPGenerator, discriminator: MLPDiscriminator) -> None:
-        self.g_layers = list(generator.model)
-        self.d_layers = list(discriminator.model)
-        self.img_shape = generator.img_shape
-        self.one = torch.ones((), device=next(generator.parameters()).device)
-
-    def generate(self, z: torch.Tensor, tape: list[Any] | None = None) -> torch.Tensor:
-        """The generator's output, flat ``[B, C*H*W]`` (batch norm's running statistics update, as in the
-        module's training-mode forward)."""
-        return _forward(self.g_layers, z, tape)
+        self.g_plan = _plan(list(generator.model))
+        self.d_plan = _plan(list(discriminator.model))
+        weight = self.d_plan[0][1]
+        self.one = torch.ones((), device=weight.device)
+        self.width = int(weight.shape[1])  # C*H*W
+        self.batches: dict[int, torch.Tensor] = {}  # batch size -> [2B, C*H*W] for real and fake
 
     def _loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[Any], torch.Tensor]:
         """(BCE of the discriminator on ``x``, its tape, the loss's gradient w.r.t. the probabilities)."""
         tape: list[Any] = []
-        p = _forward(self.d_layers, x, tape)
+        p = _forward(self.d_plan, x, tape)
         loss = aten.binary_cross_entropy(p, target, None, MEAN)
         return loss, tape, aten.binary_cross_entropy_backward(self.one, p, target, None, MEAN)
 
     def discriminator_grads(self, real: torch.Tensor, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The discriminator step: fake = G(z) (no generator gradients), BCE of D on ``cat([real, fake])``
-        against ``targets`` (ones then zeros); sets D's gradients and returns the loss."""
+        against ``targets`` (ones then zeros); sets D's gradients and returns the loss. The fake half is
+        written next to the real one in a buffer kept per batch size (no concatenation)."""
+        b = real.size(0)
+        x = self.batches.get(b)
+        if x is None:
+            x = self.batches[b] = torch.empty(2 * b, self.width, device=real.device)
         with torch.no_grad():
-            fake = self.generate(z)
-            x = torch.cat([real.reshape(real.size(0), -1), fake])
+            x[:b].copy_(real.reshape(b, -1))
+            _forward(self.g_plan, z, None, out=x[b:])
             loss, tape, grad = self._loss(x, targets)
-            _backward(self.d_layers, tape, grad, param_grads=True, input_grad=False)
+            _backward(self.d_plan, tape, grad, param_grads=True, input_grad=False)
         return loss
 
     def generator_grads(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -138,11 +179,10 @@ class MLPGANStep:
         alone, as with D frozen) and returns the loss."""
         with torch.no_grad():
             g_tape: list[Any] = []
-            fake = self.generate(z, g_tape)
+            fake = _forward(self.g_plan, z, g_tape)
             loss, d_tape, grad = self._loss(fake, targets)
-            grad_fake = _backward(self.d_layers, d_tape, grad, param_grads=False, input_grad=True)
-            assert grad_fake is not None
-            _backward(self.g_layers, g_tape, grad_fake, param_grads=True, input_grad=False)
+            grad_fake = _backward(self.d_plan, d_tape, grad, param_grads=False, input_grad=True)
+            _backward(self.g_plan, g_tape, grad_fake, param_grads=True, input_grad=False)
         return loss
 
 
