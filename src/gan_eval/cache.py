@@ -86,15 +86,28 @@ def verified(path: Path) -> Path | None:
     path = Path(path)
     if not path.exists():
         return None
+    return path if _matches_sidecar(path, sha256_file(path)) else None
+
+
+def read_verified(path: Path) -> bytes | None:
+    """:func:`verified` that returns the file's bytes: one read serves both the checksum and the caller."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    return data if _matches_sidecar(path, hashlib.sha256(data).hexdigest()) else None
+
+
+def _matches_sidecar(path: Path, digest: str) -> bool:
     side = _sidecar(path)
     expected = side.read_text().split()[0] if side.exists() else None
-    if expected is not None and sha256_file(path) == expected:
-        return path
+    if expected is not None and digest == expected:
+        return True
     why = "has no checksum" if expected is None else "does not match its checksum (corrupt or truncated)"
-    warnings.warn(f"cache file {path} {why}; removing it and rebuilding", stacklevel=2)
+    warnings.warn(f"cache file {path} {why}; removing it and rebuilding", stacklevel=3)
     path.unlink(missing_ok=True)
     side.unlink(missing_ok=True)
-    return None
+    return False
 
 
 def remove(path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from gan_eval import cache
 from gan_eval.data import parse_source
-from gan_eval.data.datasets import FASHION_MNIST, MNIST, _cache_path, _sha, load_arrays
+from gan_eval.data.datasets import FASHION_MNIST, MNIST, _cache_path, _load_cache, _sha, load_arrays
 from gan_eval.errors import UserError
 
 
@@ -62,8 +62,17 @@ def test_corrupt_cache_file_is_removed_and_rebuilt(tmp_cache, tmp_path):
     )
     path = _cache_path(MNIST, "test")
     assert cache.verified(path) == path
+    cached = _load_cache(MNIST, "test")  # read through cache.read_verified: one read, checked
+    assert cached is not None
+    np.testing.assert_array_equal(cached[0], images)
+    np.testing.assert_array_equal(cached[1], labels)
     with open(path, "r+b") as f:
         f.truncate(1000)
+    with pytest.warns(UserWarning, match="does not match its checksum"):
+        assert cache.read_verified(path) is None
+    assert not path.exists()
+    cache.atomic_write(path, lambda p: np.savez(p.open("wb"), images=images, labels=labels))
+    path.write_bytes(path.read_bytes()[:-10])
     with pytest.warns(UserWarning, match="does not match its checksum"):
         assert cache.verified(path) is None
     assert not path.exists()

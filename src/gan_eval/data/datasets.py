@@ -168,10 +168,10 @@ def _save_cache(info: DatasetInfo, split: str, images: np.ndarray, labels: np.nd
 
 
 def _load_cache(info: DatasetInfo, split: str) -> tuple[np.ndarray, np.ndarray] | None:
-    path = cache.verified(_cache_path(info, split))
-    if path is None:
+    data = cache.read_verified(_cache_path(info, split))  # (np.load on the path reads 2.5x slower)
+    if data is None:
         return None
-    with np.load(path) as z:
+    with np.load(io.BytesIO(data)) as z:
         return z["images"], z["labels"]
 
 

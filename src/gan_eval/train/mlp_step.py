@@ -182,6 +182,7 @@ class MLPGANStep:
             fake = _forward(self.g_plan, z, g_tape)
             loss, d_tape, grad = self._loss(fake, targets)
             grad_fake = _backward(self.d_plan, d_tape, grad, param_grads=False, input_grad=True)
+            assert grad_fake is not None
             _backward(self.g_plan, g_tape, grad_fake, param_grads=True, input_grad=False)
         return loss
 
