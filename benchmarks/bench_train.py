@@ -68,7 +68,7 @@ def time_ours(out: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="reference epochs (ours runs one more)")
+    parser.add_argument("--rounds", type=int, default=5, help="reference epochs (ours runs one more)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0 = default)")
     parser.add_argument("--skip-reference", action="store_true", help="time only gan-eval's trainer")
     args = parser.parse_args(argv)

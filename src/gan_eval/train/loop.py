@@ -18,7 +18,8 @@ Where this is faster than the article's loop without changing what is computed:
   the permutation; losses stay on the device until the end of the epoch (no ``.item()`` per step); grads
   are set to None; the progress bar is refreshed every few steps;
 - the MLP GAN on the CPU skips autograd's bookkeeping: ``mlp_step.py`` runs the kernels autograd would run for
-  its backward, with the same arguments in the same order (bit-for-bit the same gradients; tested).
+  its backward, with the same arguments in the same order, into tensors kept from step to step (bit-for-bit
+  the same gradients and run; tested). About 70% of its epoch is then the matrix products themselves.
 """
 
 from __future__ import annotations
