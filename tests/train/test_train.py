@@ -244,3 +244,11 @@ def test_lean_adam_step_is_bit_for_bit_torch_adam():
     for k in sa:
         for name in sa[k]:
             assert torch.equal(sa[k][name], sb[k][name]), (k, name)
+
+
+def test_normalizing_each_batch_gives_the_floats_of_normalizing_the_whole_set():
+    images = torch.arange(256, dtype=torch.uint8).repeat(8).view(8, 1, 16, 16)
+    idx = torch.tensor([5, 0, 7])
+    assert torch.equal(normalize(images)[idx], normalize(images[idx]))
+    ref = ((torch.arange(256, dtype=torch.float32) / 255) - 0.5) / 0.5  # ToTensor, then Normalize(0.5, 0.5)
+    assert torch.equal(normalize(images).flatten()[:256], ref)
