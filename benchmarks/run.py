@@ -130,7 +130,23 @@ def table(rows: list[Row]) -> list[str]:
     return out
 
 
+HAND_NOTES = "## Notes added by hand"
+
+
+def hand_notes(path: Path) -> list[str]:
+    """The section of ``path`` from its ``## Notes added by hand`` heading to the end (kept on a rewrite)."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(HAND_NOTES):
+            return lines[i:]
+    return []
+
+
 def write_results(path: Path, rows: list[Row], info: dict[str, str], command: str, log: list[str]) -> None:
+    """Rewrite ``path`` with this run's table, commands and log; a hand-written notes section is kept."""
+    notes = hand_notes(path)
     lines = [
         "# Benchmark results",
         "",
@@ -155,6 +171,8 @@ def write_results(path: Path, rows: list[Row], info: dict[str, str], command: st
     for i, r in enumerate(rows, 1):
         lines.append(f"{i}. `{r.command}`" + ("; " + "; ".join(r.notes) if r.notes else ""))
     lines += ["", "## Log", "", "```", *log, "```", ""]
+    if notes:
+        lines += [*notes, ""]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines))
     os.replace(tmp, path)
