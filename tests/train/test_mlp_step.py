@@ -100,6 +100,7 @@ def test_only_the_layers_it_writes_out():
     assert mlp_step.for_models(G, D, "wgan-gp") is None
     assert mlp_step.for_models(G, MLPDiscriminator(sigmoid=False), "bce") is None
     assert mlp_step.for_models(DCGANGenerator(), D, "bce") is None
+    assert mlp_step.for_models(copy.deepcopy(G).eval(), D, "bce") is None
     odd = copy.deepcopy(G)
     odd.model[1] = nn.ReLU()
     assert mlp_step.for_models(odd, D, "bce") is None

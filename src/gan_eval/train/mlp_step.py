@@ -244,6 +244,8 @@ def for_models(generator: nn.Module, discriminator: nn.Module, loss: str) -> MLP
     """An :class:`MLPGANStep` when the pair and loss are the ones written out here, else None (autograd)."""
     if loss != "bce" or type(generator) is not MLPGenerator or type(discriminator) is not MLPDiscriminator:
         return None
+    if not (generator.training and discriminator.training):  # (batch norm is written out in training mode)
+        return None
     g_layers, d_layers = list(generator.model), list(discriminator.model)
     if not (_supported(g_layers) and _supported(d_layers)):
         return None
