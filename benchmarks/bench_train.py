@@ -15,7 +15,8 @@ to a temporary folder); its per-step ``print`` goes to ``os.devnull`` (the cheap
 epoch work (sample grid, CSV logs, checkpoint). Each side's whole call is timed, data loading included.
 Imports both sides make lazily (``torch.optim``'s first optimizer imports ``torch._dynamo``: 1.6 s here;
 torchvision; PIL) are done before anything is timed, so the side that runs first does not pay them for both.
-Timings on a shared machine are noisy: rerun on a quiet one before quoting them.
+Timings on a shared machine are noisy: ``python -m benchmarks.machine_phase`` shows whether this one is in a
+slow phase; rerun on a quiet one before quoting them.
 """
 
 from __future__ import annotations
