@@ -68,47 +68,49 @@ def _plan(layers: Sequence[nn.Module]) -> list[tuple[Any, ...]]:
     return plan
 
 
-class _Pool:
-    """Output tensors kept from step to step, one per (use, shape): each step writes into the same memory,
-    still in the CPU's caches from the step before (fresh allocations of the same sizes made the step ~8%
-    slower). A kernel writing into ``out=`` computes what it computes without it."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.tensors: dict[tuple[Any, ...], torch.Tensor] = {}
-
-    def __call__(self, *key: Any) -> torch.Tensor:
-        """The tensor for ``key``, whose last element is its shape."""
-        t = self.tensors.get(key)
-        if t is None:
-            t = self.tensors[key] = torch.empty(key[-1], device=self.device)
-        return t
+def _buffers(plan: list[tuple[Any, ...]], rows: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+    """Per layer of ``plan``, the tensors its kernels write for a batch of ``rows``: a linear layer's output
+    and input gradient; batch norm's output, mean, 1/std and input gradient. Kept from step to step, so each
+    step writes into memory still in the CPU's caches from the step before (fresh allocations of the same
+    sizes made the step ~8% slower); a kernel writing into ``out=`` computes what it computes without it."""
+    made: list[tuple[torch.Tensor, ...]] = []
+    for rec in plan:
+        if rec[0] == LINEAR:
+            n_out, n_in = rec[1].shape
+            made.append((torch.empty(rows, n_out, device=device), torch.empty(rows, n_in, device=device)))
+        elif rec[0] == BATCH_NORM:
+            c = rec[1].numel()
+            made.append(
+                tuple(torch.empty(*shape, device=device) for shape in ((rows, c), (c,), (c,), (rows, c)))
+            )
+        else:
+            made.append(())
+    return made
 
 
 def _forward(
     plan: list[tuple[Any, ...]],
     x: torch.Tensor,
     tape: list[Any] | None,
-    pool: _Pool,
+    bufs: list[tuple[torch.Tensor, ...]],
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``nn.Sequential(*layers)(x)`` in training mode, into ``pool``'s tensors; the last linear layer writes
-    into ``out`` if given (the activations after it work in place). With a ``tape``, appends per layer what
-    its backward needs: a linear layer's input, an activation's output, batch norm's input, mean and 1/std."""
-    rows = x.size(0)
+    """``nn.Sequential(*layers)(x)`` in training mode, into ``bufs`` (:func:`_buffers`); the last linear layer
+    writes into ``out`` if given (the activations after it work in place). With a ``tape``, appends per layer
+    what its backward needs: a linear layer's input, an activation's output, batch norm's input and
+    statistics."""
     last_linear = -1 if out is None else max(i for i, rec in enumerate(plan) if rec[0] == LINEAR)
     for i, rec in enumerate(plan):
         kind = rec[0]
         if kind == LINEAR:
             saved: Any = x
-            y = out if i == last_linear else pool(id(plan), i, (rows, rec[1].size(0)))
+            y = out if i == last_linear else bufs[i][0]
             x = torch.addmm(rec[2], x, rec[3], out=y)  # = F.linear on 2-d input
         elif kind == LEAKY_RELU:  # in place: x is this step's own buffer (the first layer is linear)
             x = saved = aten.leaky_relu_(x, rec[1])
         elif kind == BATCH_NORM:
             _, weight, bias, running_mean, running_var, tracked, momentum, eps = rec
             tracked.add_(1)  # what the module does in training mode
-            width = (x.size(1),)
             y, mean, invstd = aten.native_batch_norm.out(
                 x,
                 weight,
@@ -118,9 +120,9 @@ def _forward(
                 True,
                 momentum,
                 eps,
-                out=pool(id(plan), i, (rows, width[0])),
-                save_mean=pool(id(plan), i, "mean", width),
-                save_invstd=pool(id(plan), i, "invstd", width),
+                out=bufs[i][0],
+                save_mean=bufs[i][1],
+                save_invstd=bufs[i][2],
             )
             saved, x = (x, mean, invstd), y
         elif kind == TANH:
@@ -136,7 +138,7 @@ def _backward(
     plan: list[tuple[Any, ...]],
     tape: list[Any],
     grad: torch.Tensor,
-    pool: _Pool,
+    bufs: list[tuple[torch.Tensor, ...]],
     *,
     param_grads: bool,
     input_grad: bool,
@@ -159,7 +161,7 @@ def _backward(
                     torch.mm(g.t(), saved, out=wg)
                     torch.sum(g, 0, out=bg)
             if i > 0 or input_grad:
-                g = torch.mm(g, weight, out=pool(id(plan), i, "grad", (g.size(0), weight.size(1))))
+                g = torch.mm(g, weight, out=bufs[i][1])
             else:
                 g = None
         elif kind == LEAKY_RELU:  # element-wise backward kernels write over the incoming gradient
@@ -183,7 +185,7 @@ def _backward(
                 True,
                 eps,
                 [True, True, True],
-                out0=pool(id(plan), i, "grad", tuple(g.shape)),
+                out0=bufs[i][3],
                 out1=gw,
                 out2=gb,
             )
@@ -205,12 +207,20 @@ class MLPGANStep:
         weight = self.d_plan[0][1]
         self.one = torch.ones((), device=weight.device)
         self.width = int(weight.shape[1])  # C*H*W
-        self.pool = _Pool(weight.device)
+        self.device = weight.device
+        self.bufs: dict[tuple[int, int], list[tuple[torch.Tensor, ...]]] = {}  # (plan, rows) -> _buffers
+        self.real_fake: dict[int, torch.Tensor] = {}  # batch size -> [2B, C*H*W]
+
+    def _bufs(self, plan: list[tuple[Any, ...]], rows: int) -> list[tuple[torch.Tensor, ...]]:
+        key = (id(plan), rows)
+        if key not in self.bufs:
+            self.bufs[key] = _buffers(plan, rows, self.device)
+        return self.bufs[key]
 
     def _loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[Any], torch.Tensor]:
         """(BCE of the discriminator on ``x``, its tape, the loss's gradient w.r.t. the probabilities)."""
         tape: list[Any] = []
-        p = _forward(self.d_plan, x, tape, self.pool)
+        p = _forward(self.d_plan, x, tape, self._bufs(self.d_plan, x.size(0)))
         loss = aten.binary_cross_entropy(p, target, None, MEAN)
         return loss, tape, aten.binary_cross_entropy_backward(self.one, p, target, None, MEAN)
 
@@ -219,12 +229,16 @@ class MLPGANStep:
         against ``targets`` (ones then zeros); sets D's gradients and returns the loss. The fake half is
         written next to the real one (no concatenation)."""
         b = real.size(0)
-        x = self.pool("real+fake", (2 * b, self.width))
+        x = self.real_fake.get(b)
+        if x is None:
+            x = self.real_fake[b] = torch.empty(2 * b, self.width, device=self.device)
         with torch.no_grad():
             x[:b].copy_(real.reshape(b, -1))
-            _forward(self.g_plan, z, None, self.pool, out=x[b:])
+            _forward(self.g_plan, z, None, self._bufs(self.g_plan, b), out=x[b:])
             loss, tape, grad = self._loss(x, targets)
-            _backward(self.d_plan, tape, grad, self.pool, param_grads=True, input_grad=False)
+            _backward(
+                self.d_plan, tape, grad, self._bufs(self.d_plan, 2 * b), param_grads=True, input_grad=False
+            )
         return loss
 
     def generator_grads(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -232,11 +246,12 @@ class MLPGANStep:
         alone, as with D frozen) and returns the loss."""
         with torch.no_grad():
             g_tape: list[Any] = []
-            fake = _forward(self.g_plan, z, g_tape, self.pool)
+            g_bufs, d_bufs = self._bufs(self.g_plan, z.size(0)), self._bufs(self.d_plan, z.size(0))
+            fake = _forward(self.g_plan, z, g_tape, g_bufs)
             loss, d_tape, grad = self._loss(fake, targets)
-            grad_fake = _backward(self.d_plan, d_tape, grad, self.pool, param_grads=False, input_grad=True)
+            grad_fake = _backward(self.d_plan, d_tape, grad, d_bufs, param_grads=False, input_grad=True)
             assert grad_fake is not None
-            _backward(self.g_plan, g_tape, grad_fake, self.pool, param_grads=True, input_grad=False)
+            _backward(self.g_plan, g_tape, grad_fake, g_bufs, param_grads=True, input_grad=False)
         return loss
 
 
