@@ -68,7 +68,7 @@ def _plan(layers: Sequence[nn.Module]) -> list[tuple[Any, ...]]:
     return plan
 
 
-def _buffers(plan: list[tuple[Any, ...]], rows: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+def _buffers(plan: list[tuple[Any, ...]], rows: int) -> list[tuple[torch.Tensor, ...]]:
     """Per layer of ``plan``, the tensors its kernels write for a batch of ``rows``: a linear layer's output
     and input gradient; batch norm's output, mean, 1/std and input gradient. Kept from step to step, so each
     step writes into memory still in the CPU's caches from the step before (fresh allocations of the same
@@ -77,12 +77,10 @@ def _buffers(plan: list[tuple[Any, ...]], rows: int, device: torch.device) -> li
     for rec in plan:
         if rec[0] == LINEAR:
             n_out, n_in = rec[1].shape
-            made.append((torch.empty(rows, n_out, device=device), torch.empty(rows, n_in, device=device)))
+            made.append((rec[1].new_empty(rows, n_out), rec[1].new_empty(rows, n_in)))
         elif rec[0] == BATCH_NORM:
             c = rec[1].numel()
-            made.append(
-                tuple(torch.empty(*shape, device=device) for shape in ((rows, c), (c,), (c,), (rows, c)))
-            )
+            made.append(tuple(rec[1].new_empty(*shape) for shape in ((rows, c), (c,), (c,), (rows, c))))
         else:
             made.append(())
     return made
@@ -205,16 +203,15 @@ class MLPGANStep:
         self.g_plan = _plan(list(generator.model))
         self.d_plan = _plan(list(discriminator.model))
         weight = self.d_plan[0][1]
-        self.one = torch.ones((), device=weight.device)
+        self.one = weight.new_ones(())
         self.width = int(weight.shape[1])  # C*H*W
-        self.device = weight.device
         self.bufs: dict[tuple[int, int], list[tuple[torch.Tensor, ...]]] = {}  # (plan, rows) -> _buffers
         self.real_fake: dict[int, torch.Tensor] = {}  # batch size -> [2B, C*H*W]
 
     def _bufs(self, plan: list[tuple[Any, ...]], rows: int) -> list[tuple[torch.Tensor, ...]]:
         key = (id(plan), rows)
         if key not in self.bufs:
-            self.bufs[key] = _buffers(plan, rows, self.device)
+            self.bufs[key] = _buffers(plan, rows)
         return self.bufs[key]
 
     def _loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[Any], torch.Tensor]:
@@ -231,7 +228,7 @@ class MLPGANStep:
         b = real.size(0)
         x = self.real_fake.get(b)
         if x is None:
-            x = self.real_fake[b] = torch.empty(2 * b, self.width, device=self.device)
+            x = self.real_fake[b] = self.one.new_empty(2 * b, self.width)
         with torch.no_grad():
             x[:b].copy_(real.reshape(b, -1))
             _forward(self.g_plan, z, None, self._bufs(self.g_plan, b), out=x[b:])
