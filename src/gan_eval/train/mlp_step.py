@@ -214,10 +214,12 @@ class MLPGANStep:
             self.bufs[key] = _buffers(plan, rows)
         return self.bufs[key]
 
-    def _loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[Any], torch.Tensor]:
+    def _loss(
+        self, x: torch.Tensor, target: torch.Tensor, d_bufs: list[tuple[torch.Tensor, ...]]
+    ) -> tuple[torch.Tensor, list[Any], torch.Tensor]:
         """(BCE of the discriminator on ``x``, its tape, the loss's gradient w.r.t. the probabilities)."""
         tape: list[Any] = []
-        p = _forward(self.d_plan, x, tape, self._bufs(self.d_plan, x.size(0)))
+        p = _forward(self.d_plan, x, tape, d_bufs)
         loss = aten.binary_cross_entropy(p, target, None, MEAN)
         return loss, tape, aten.binary_cross_entropy_backward(self.one, p, target, None, MEAN)
 
@@ -232,10 +234,9 @@ class MLPGANStep:
         with torch.no_grad():
             x[:b].copy_(real.reshape(b, -1))
             _forward(self.g_plan, z, None, self._bufs(self.g_plan, b), out=x[b:])
-            loss, tape, grad = self._loss(x, targets)
-            _backward(
-                self.d_plan, tape, grad, self._bufs(self.d_plan, 2 * b), param_grads=True, input_grad=False
-            )
+            d_bufs = self._bufs(self.d_plan, 2 * b)
+            loss, tape, grad = self._loss(x, targets, d_bufs)
+            _backward(self.d_plan, tape, grad, d_bufs, param_grads=True, input_grad=False)
         return loss
 
     def generator_grads(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -245,7 +246,7 @@ class MLPGANStep:
             g_tape: list[Any] = []
             g_bufs, d_bufs = self._bufs(self.g_plan, z.size(0)), self._bufs(self.d_plan, z.size(0))
             fake = _forward(self.g_plan, z, g_tape, g_bufs)
-            loss, d_tape, grad = self._loss(fake, targets)
+            loss, d_tape, grad = self._loss(fake, targets, d_bufs)
             grad_fake = _backward(self.d_plan, d_tape, grad, d_bufs, param_grads=False, input_grad=True)
             assert grad_fake is not None
             _backward(self.g_plan, g_tape, grad_fake, g_bufs, param_grads=True, input_grad=False)
