@@ -6,7 +6,7 @@ Both run in this one process with the same torch thread count, alternating: ours
 ..., ours (N reference epochs, N + 1 of ours). The headline ratio is the best (shortest) epoch of the
 reference over our best epoch (timeit's convention: a shared machine's noise only ever adds time); also
 printed: each round's ratio (the reference's epoch over the mean of our two runs around it), their median and
-range. This VM has slow phases of tens of seconds in which memory-bound kernels (Adam) run up to 4x slower;
+range. This VM has slow phases of tens of seconds in which memory-bound kernels (Adam) run 4-5x slower;
 they stretch our epoch (70% matrix products, no Python in the way) by up to 60% and the reference's (mostly
 Python and per-item data loading) by 15-20%, so rounds in a slow phase give lower ratios. The reference is
 :mod:`benchmarks.reference_gan` (the article's code, reading MNIST through torchvision from IDX files written
