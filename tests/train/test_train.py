@@ -42,6 +42,7 @@ def small(name: str, **changes: object):
         "mlp_gan": {"generator_args": {"hidden": 32}, "discriminator_args": {"hidden": [32, 16]}},
         "dcgan": {"generator_args": {"width": 8}, "discriminator_args": {"width": 8}},
         "wgan_gp": {"generator_args": {"width": 8}, "discriminator_args": {"width": 8, "norm": "none"}},
+        "dcgan_best": {"generator_args": {"width": 8}, "discriminator_args": {"width": 8}},
     }[name]
     for key, args in shrink.items():
         shrink[key] = {**getattr(config, key), **args}
@@ -120,7 +121,7 @@ def test_training_matches_the_articles_algorithm(tmp_path):
     assert ckpt["global_step"] == 2
 
 
-@pytest.mark.parametrize("name", ["mlp_gan", "dcgan", "wgan_gp"])
+@pytest.mark.parametrize("name", ["mlp_gan", "dcgan", "wgan_gp", "dcgan_best"])
 def test_resume_is_bit_for_bit(tmp_path, name):
     config = small(name, epochs=2)
     images = blobs(256)
@@ -252,3 +253,166 @@ def test_normalizing_each_batch_gives_the_floats_of_normalizing_the_whole_set():
     assert torch.equal(normalize(images)[idx], normalize(images[idx]))
     ref = ((torch.arange(256, dtype=torch.float32) / 255) - 0.5) / 0.5  # ToTensor, then Normalize(0.5, 0.5)
     assert torch.equal(normalize(images).flatten()[:256], ref)
+
+
+# ----------------------------------------------------------------------------- the dcgan_best features
+def test_r1_penalty_matches_its_closed_form():
+    """R1 = mean_i ||grad_x D(x_i)||^2 against the gradients written out by hand (float64, equal to rounding):
+    D(x) = sum(a * x^2) + sum(w * x) has grad 2 a x + w per sample."""
+    from gan_eval.train.loop import r1_penalty
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(1, 3, 5, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(1, 3, 5, 5, generator=g, dtype=torch.float64)
+    x = torch.randn(7, 3, 5, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    scores = (a * x.square() + w * x).flatten(1).sum(1, keepdim=True)
+    expected = (2 * a * x.detach() + w).square().flatten(1).sum(1).mean()
+    got = r1_penalty(scores, x)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
+    got.backward()  # differentiable (create_graph): d/dx of the penalty exists
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_spectral_norm_divides_each_conv_by_its_largest_singular_value():
+    """After enough power iterations (one per training-mode forward), every conv weight the discriminator
+    uses has spectral norm 1, against numpy's SVD of the weight reshaped to [out, in * k * k]."""
+    from gan_eval.train.models import DCGANDiscriminator
+
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(width=8, norm="none", sigmoid=False, spectral_norm=True).train()
+    with torch.no_grad():
+        for _ in range(200):
+            d(torch.randn(4, 1, 28, 28))
+    convs = [m for m in d.model if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3
+    for m in convs:
+        w = m.weight.detach().reshape(m.weight.shape[0], -1).double().numpy()
+        assert abs(np.linalg.svd(w, compute_uv=False)[0] - 1.0) < 1e-4
+    keys = set(d.state_dict())
+    for i in (0, 2, 5):  # the power iteration's vectors are buffers: checkpoints and --resume carry them
+        assert {f"model.{i}.parametrizations.weight.0._u", f"model.{i}.parametrizations.weight.0._v"} <= keys
+
+
+def test_ns_loss_and_lazy_r1_match_a_hand_written_reference(tmp_path):
+    """Two steps of the "ns" loop (R1 every 2nd D step, weight scaled by 2; fused real+fake D batch; EMA) =
+    the same two steps written out here with BCE-with-logits (an independent form of the same loss)."""
+    from gan_eval.train.loop import normalize
+    from gan_eval.train.models import build_discriminator, build_generator
+
+    config = small("dcgan_best", r1_gamma=3.0, r1_every=2, ema_decay=0.9)
+    images = blobs(100)  # batches of 64 and 36
+    ckpt = load_checkpoint(train(config, out=tmp_path, epochs=1, device="cpu", progress=False, images=images))
+
+    torch.manual_seed(config.seed)
+    G = build_generator("dcgan", {**config.generator_args, "latent_dim": 100, "channels": 1})
+    D = build_discriminator("dcgan", {**config.discriminator_args, "channels": 1})
+    G_ema = build_generator("dcgan", {**config.generator_args, "latent_dim": 100, "channels": 1})
+    G_ema.load_state_dict(G.state_dict())
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas_g)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas_d)
+    bce = nn.BCEWithLogitsLoss()
+    data = normalize(images)
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
+    noise = torch.Generator().manual_seed(config.seed + 1)
+    for i in range(2):
+        real = data[perm[i * 64 : (i + 1) * 64]].clone().requires_grad_(True)
+        b = real.size(0)
+        with torch.no_grad():
+            fake = G(torch.randn(b, 100, generator=noise))
+        scores = D(torch.cat([real, fake]))
+        d_loss = bce(scores[:b], torch.ones(b, 1)) + bce(scores[b:], torch.zeros(b, 1))
+        if i % 2 == 0:
+            (grad,) = torch.autograd.grad(scores[:b].sum(), real, create_graph=True)
+            d_loss = d_loss + 0.5 * 3.0 * 2 * (grad**2).sum(dim=(1, 2, 3)).mean()
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = bce(D(G(torch.randn(b, 100, generator=noise))), torch.ones(b, 1))
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+                pe.copy_(0.9 * pe + 0.1 * p)
+            for be, bg in zip(G_ema.buffers(), G.buffers(), strict=True):
+                be.copy_(bg)
+    for ours, theirs in (
+        (ckpt["generator"], G.state_dict()),
+        (ckpt["discriminator"], D.state_dict()),
+        (ckpt["generator_ema"], G_ema.state_dict()),
+    ):
+        assert ours.keys() == theirs.keys()
+        for k in ours:
+            torch.testing.assert_close(ours[k], theirs[k], rtol=1e-4, atol=1e-6, msg=k)
+    assert ckpt["global_step"] == 2
+
+
+def test_resume_is_bit_for_bit_with_lazy_r1_spectral_norm_and_ema(tmp_path):
+    """An R1 period (3) that does not divide the epoch (4 steps): the resumed run must pick up the schedule
+    from global_step. Every tensor of the checkpoint - weights, spectral-norm u/v, EMA, Adam moments, RNG
+    states - equals the uninterrupted run's."""
+    config = small("dcgan_best", epochs=3, r1_gamma=1.0, r1_every=3)
+    images = blobs(256)
+    full = load_checkpoint(train(config, out=tmp_path / "full", device="cpu", progress=False, images=images))
+    train(config, out=tmp_path / "split", epochs=1, device="cpu", progress=False, images=images)
+    train(config, out=tmp_path / "split", epochs=2, resume=True, device="cpu", progress=False, images=images)
+    resumed = load_checkpoint(
+        train(config, out=tmp_path / "split", resume=True, device="cpu", progress=False, images=images)
+    )
+
+    def tensors(obj, prefix=""):
+        if isinstance(obj, torch.Tensor):
+            yield prefix, obj
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                yield from tensors(v, f"{prefix}.{k}")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                yield from tensors(v, f"{prefix}[{i}]")
+
+    keys = ("generator", "generator_ema", "discriminator", "optimizers", "rng")
+    a = dict(tensors({k: full[k] for k in keys}))
+    b = dict(tensors({k: resumed[k] for k in keys}))
+    assert a.keys() == b.keys() and any("_u" in k for k in a) and any("exp_avg" in k for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+
+
+def test_a_diverged_run_stops_with_a_clear_error(tmp_path, monkeypatch):
+    from gan_eval.train import loop
+
+    monkeypatch.setattr(loop, "normalize", lambda images: torch.full(images.shape, float("nan")))
+    with pytest.raises(UserError, match="training diverged in epoch 1"):
+        train(small("dcgan_best", epochs=2), out=tmp_path, device="cpu", progress=False, images=blobs(64))
+    assert not list(tmp_path.glob("ckpt_*.pt"))  # no checkpoint of NaN weights
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (torch.zeros(8, 1, 28, 28), "training images must be uint8"),
+        (torch.zeros(8, 28, 28, dtype=torch.uint8), "training images must be uint8"),
+        (torch.zeros(1, 1, 28, 28, dtype=torch.uint8), "need at least 2 training images"),
+        (torch.zeros(8, 1, 32, 32, dtype=torch.uint8), "does not produce images of shape"),
+    ],
+)
+def test_bad_training_data_is_refused_before_training(tmp_path, images, message):
+    with pytest.raises(UserError, match=message):
+        config = small("dcgan_best", epochs=1)
+        train(config, out=tmp_path / "run", device="cpu", progress=False, images=images)
+    assert not list((tmp_path / "run").glob("ckpt_*.pt"))
+
+
+def test_the_evaluator_rebuilds_the_ema_generator_of_a_dcgan_best_checkpoint(tmp_path):
+    from gan_eval.data.checkpoints import load_checkpoint_sampler
+    from gan_eval.train.models import build_generator
+
+    path = train(small("dcgan_best", epochs=1), out=tmp_path, device="cpu", progress=False, images=blobs(128))
+    sampler = load_checkpoint_sampler(path)
+    ckpt = load_checkpoint(path)
+    ema = build_generator(ckpt["generator_arch"]["name"], ckpt["generator_arch"]["args"]).eval()
+    ema.load_state_dict(ckpt["generator_ema"])
+    z = torch.randn(16, 100)
+    with torch.no_grad():
+        assert torch.equal(sampler.generator(z), ema(z))
+    assert sampler.identity.endswith("ema=True")

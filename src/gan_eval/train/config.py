@@ -7,7 +7,7 @@ Layout of a config file (every key optional except ``generator`` and ``discrimin
     epochs = 20
     batch_size = 64
     seed = 0
-    loss = "bce"                 # or "wgan-gp"
+    loss = "bce"                 # "bce" (sigmoid D), "ns" (logistic on logits) or "wgan-gp"
 
     [latent]
     dim = 100
@@ -28,6 +28,8 @@ Layout of a config file (every key optional except ``generator`` and ``discrimin
     betas_d = [0.5, 0.999]
     n_critic = 1                 # discriminator steps per generator step
     gp_weight = 10.0             # WGAN-GP only
+    r1_gamma = 0.0               # R1 penalty gamma/2 * E||grad D(real)||^2 (0 = off; "ns" loss only)
+    r1_every = 1                 # lazy R1: apply it every k discriminator steps, scaled by k
     ema_decay = 0.0              # 0 = no EMA copy of the generator
 
     [run]
@@ -39,13 +41,14 @@ Layout of a config file (every key optional except ``generator`` and ``discrimin
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gan_eval.errors import UserError
 
-LOSSES = ("bce", "wgan-gp")
+LOSSES = ("bce", "ns", "wgan-gp")
 DATASETS = ("mnist", "fashion-mnist")
 DISTRIBUTIONS = ("normal", "uniform")
 
@@ -72,6 +75,8 @@ class TrainConfig:
     betas_d: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1
     gp_weight: float = 10.0
+    r1_gamma: float = 0.0
+    r1_every: int = 1
     ema_decay: float = 0.0
     limit: int = 0
     eval_every: int = 1
@@ -80,6 +85,34 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from gan_eval.train.models import DISCRIMINATORS, GENERATORS
 
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_real(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def is_betas(v: Any) -> bool:
+            return (
+                isinstance(v, (tuple, list)) and len(v) == 2 and all(is_real(b) and 0.0 <= b < 1.0 for b in v)
+            )
+
+        # types first: a TOML string or boolean where a number belongs must not reach a comparison
+        typed = [
+            *((k, is_int) for k in ("epochs", "batch_size", "seed", "latent_dim", "n_critic", "r1_every")),
+            *((k, is_int) for k in ("limit", "eval_every", "num_threads")),
+            *((k, is_real) for k in ("lr_g", "lr_d", "gp_weight", "r1_gamma", "ema_decay")),
+        ]
+        for key, ok_type in typed:
+            value = getattr(self, key)
+            if not ok_type(value):
+                kind = "an integer" if ok_type is is_int else "a finite number"
+                raise UserError(f"train config {self.name!r}: {_toml_key(key)} must be {kind}, got {value!r}")
+        for key in ("generator_args", "discriminator_args"):
+            if not isinstance(getattr(self, key), dict):
+                raise UserError(
+                    f"train config {self.name!r}: {_toml_key(key)} must be a table, "
+                    f"got {getattr(self, key)!r}"
+                )
         checks = [
             (self.generator_arch in GENERATORS, f"generator.arch must be one of {sorted(GENERATORS)}"),
             (
@@ -94,8 +127,27 @@ class TrainConfig:
             ),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2 (batch norm needs two samples)"),
+            (self.seed >= 0, "seed must be >= 0"),
             (self.latent_dim >= 1, "latent.dim must be >= 1"),
+            (self.lr_g > 0 and self.lr_d > 0, "optim.lr_g and optim.lr_d must be > 0"),
+            (is_betas(self.betas_g), f"optim.betas_g must be two numbers in [0, 1), got {self.betas_g!r}"),
+            (is_betas(self.betas_d), f"optim.betas_d must be two numbers in [0, 1), got {self.betas_d!r}"),
             (self.n_critic >= 1, "optim.n_critic must be >= 1"),
+            (self.gp_weight >= 0, "optim.gp_weight must be >= 0"),
+            (self.r1_gamma >= 0, "optim.r1_gamma must be >= 0"),
+            (self.r1_every >= 1, "optim.r1_every must be >= 1"),
+            (
+                self.r1_gamma == 0 or self.loss == "ns",
+                f'optim.r1_gamma needs loss = "ns" (got loss = {self.loss!r})',
+            ),
+            (
+                self.loss != "ns" or self.discriminator_args.get("sigmoid") is False,
+                'loss = "ns" works on logits: set sigmoid = false in [discriminator] args',
+            ),
+            (
+                self.loss != "bce" or self.discriminator_args.get("sigmoid", True) is not False,
+                'loss = "bce" needs probabilities: sigmoid = true in [discriminator] args (or loss = "ns")',
+            ),
             (0.0 <= self.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
             (self.limit >= 0, "run.limit must be >= 0"),
             (self.eval_every >= 1, "run.eval_every must be >= 1"),
@@ -120,8 +172,10 @@ class TrainConfig:
             raise UserError(f"train config has unknown keys {unknown}")
         d = dict(d)
         for k in ("betas_g", "betas_d"):
-            if k in d:
-                d[k] = tuple(float(b) for b in d[k])
+            if k in d and isinstance(d[k], (list, tuple)):  # (anything else is left for __post_init__)
+                d[k] = tuple(
+                    float(b) if isinstance(b, (int, float)) and not isinstance(b, bool) else b for b in d[k]
+                )
         return cls(**d)
 
 
@@ -131,9 +185,22 @@ _SECTIONS: dict[str | None, dict[str, str]] = {
     "latent": {"dim": "latent_dim", "distribution": "latent_distribution"},
     "generator": {"arch": "generator_arch", "args": "generator_args"},
     "discriminator": {"arch": "discriminator_arch", "args": "discriminator_args"},
-    "optim": {k: k for k in ("lr_g", "lr_d", "betas_g", "betas_d", "n_critic", "gp_weight", "ema_decay")},
+    "optim": {
+        k: k
+        for k in ("lr_g", "lr_d", "betas_g", "betas_d", "n_critic", "gp_weight", "r1_gamma", "r1_every")
+        + ("ema_decay",)
+    },
     "run": {k: k for k in ("limit", "eval_every", "num_threads")},
 }
+
+
+def _toml_key(field_name: str) -> str:
+    """The TOML spelling of a TrainConfig field, e.g. ``lr_g`` -> ``optim.lr_g``, for error messages."""
+    for section, table in _SECTIONS.items():
+        for key, name in table.items():
+            if name == field_name:
+                return key if section is None else f"{section}.{key}"
+    return field_name
 
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
@@ -165,5 +232,5 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TrainConfig.from_dict(values)
-    except TypeError as e:
+    except (TypeError, UserError) as e:  # name the file: the message alone does not say which one
         raise UserError(f"{path}: {e}") from None

@@ -2,6 +2,8 @@
 
 Per step, with the BCE loss (the reference article's algorithm): one discriminator step on a real batch and a
 fake batch from fresh noise (the two halves' losses averaged), then one generator step with fresh noise. With
+``ns``: the same non-saturating game written on logits (``softplus(-D(x)) + softplus(D(G(z)))`` for D,
+``softplus(-D(G(z)))`` for G: no sigmoid to saturate), optionally with the R1 penalty on real images. With
 ``wgan-gp``: a critic step (Wasserstein loss + gradient penalty) on every batch and a generator step every
 ``n_critic`` batches.
 
@@ -109,6 +111,13 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over the batch of ``||grad_x D(x)||_2^2`` at the real images ``real``
+    (which must require grad and have produced ``real_scores``); differentiable, for the D step."""
+    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
 def _compatible(stored: TrainConfig, given: TrainConfig, where: Path) -> TrainConfig:
     a, b = stored.to_dict(), given.to_dict()
     differ = [k for k in a if k not in RESUME_MAY_CHANGE and a[k] != b[k]]
@@ -187,6 +196,11 @@ class _AdamStep:
             torch._foreach_sub_(steps, 1)
             self.lean = False
             self.opt.step()
+
+
+def _finite(*modules: nn.Module) -> bool:
+    """True when every parameter and buffer of ``modules`` is finite."""
+    return all(bool(torch.isfinite(t).all()) for m in modules for t in (*m.parameters(), *m.buffers()))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -345,15 +359,26 @@ def train(
                 d_loss = bce(D(torch.cat([real, fake])), both)
             else:
                 d_loss = 0.5 * (bce(D(real), ones) + bce(D(fake), zeros))
-        else:  # wgan-gp
+        else:  # ns, wgan-gp: D returns unbounded scores (logits)
+            r1 = config.r1_gamma > 0 and global_step % config.r1_every == 0
+            if r1:
+                real = real.detach().requires_grad_(True)
             if fuse_d:
                 scores = D(torch.cat([real, fake]))
                 d_real, d_fake = scores[:b], scores[b:]
             else:
                 d_real, d_fake = D(real), D(fake)
-            d_loss = (
-                d_fake.mean() - d_real.mean() + config.gp_weight * gradient_penalty(D, real, fake, noise_gen)
-            )
+            if config.loss == "ns":
+                d_loss = nn.functional.softplus(-d_real).mean() + nn.functional.softplus(d_fake).mean()
+                if r1:
+                    # lazy regularisation (StyleGAN2): every r1_every-th step, r1_every times the weight
+                    d_loss = d_loss + (0.5 * config.r1_gamma * config.r1_every) * r1_penalty(d_real, real)
+            else:
+                d_loss = (
+                    d_fake.mean()
+                    - d_real.mean()
+                    + config.gp_weight * gradient_penalty(D, real, fake, noise_gen)
+                )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         step_d()
@@ -366,7 +391,12 @@ def train(
         else:
             D.requires_grad_(False)  # only the generator's gradients are used
             scores = D(G(sample_latent(b, config, noise_gen, dev)))
-            g_loss = bce(scores, labels(b)[0]) if config.loss == "bce" else -scores.mean()
+            if config.loss == "bce":
+                g_loss = bce(scores, labels(b)[0])
+            elif config.loss == "ns":  # the non-saturating loss -log sigmoid(D(G(z))), on logits
+                g_loss = nn.functional.softplus(-scores).mean()
+            else:
+                g_loss = -scores.mean()
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             step_g()
@@ -416,6 +446,13 @@ def train(
 
             # ---- logs, samples, checkpoint, evaluation
             d_np, g_np = d_hist.cpu().numpy(), g_hist.cpu().numpy()
+            if not (np.isfinite(d_np).all() and not np.isinf(g_np).any() and _finite(G, D)):
+                # (g_np is NaN where no generator step ran, by design; a NaN step shows in the weights)
+                raise UserError(
+                    f"training diverged in epoch {epoch}: non-finite losses or weights; the last good "
+                    f"checkpoint is {last_path.name if last_path.exists() else 'none'} (try lower optim.lr_d "
+                    "/ optim.lr_g, or another loss)"
+                )
             first_step = global_step - steps_per_epoch + 1
             step_frames.append(
                 pd.DataFrame(

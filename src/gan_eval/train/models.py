@@ -103,11 +103,22 @@ class DCGANDiscriminator(nn.Module):
     Conv(w -> 2w, 4, s2) [7x7] - norm - LeakyReLU(0.2) - Conv(2w -> 1, 7) - (Sigmoid).
 
     ``norm``: ``"batch"`` (DCGAN), ``"layer"`` or ``"none"`` (a WGAN-GP critic must not use batch norm: the
-    gradient penalty is per sample).
+    gradient penalty is per sample). ``spectral_norm``: every conv weight divided by its largest singular
+    value (Miyato et al. 2018), estimated by one power iteration per forward pass in training mode; the
+    iteration's vectors ``u``, ``v`` are buffers, so they travel with the state dict (and ``--resume``).
     """
 
-    def __init__(self, channels: int = 1, width: int = 64, norm: str = "batch", sigmoid: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int = 1,
+        width: int = 64,
+        norm: str = "batch",
+        sigmoid: bool = True,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
+        if not isinstance(spectral_norm, bool):
+            raise ValueError(f"spectral_norm must be true or false, got {spectral_norm!r}")
         norms: dict[str, Callable[[], nn.Module]] = {
             "batch": lambda: nn.BatchNorm2d(2 * width),
             "layer": lambda: nn.LayerNorm([2 * width, 7, 7]),
@@ -128,6 +139,10 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.Sigmoid())
         self.model = nn.Sequential(*layers)
         _dcgan_init(self)
+        if spectral_norm:  # after the init: the normalisation divides whatever weights it finds
+            for m in self.model:
+                if isinstance(m, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.model(img)
