@@ -1,0 +1,41 @@
+"""The baseline-table row tool: its one-pass FIDs are the evaluator's FIDs, number for number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_train import blobs, small  # (pytest puts this folder on sys.path)
+
+from gan_eval import evaluate
+from gan_eval.train import train
+from gan_eval.train.quality import N_SAMPLES, fids_from_one_pass, training_cost
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return train(
+        small("dcgan_best", epochs=2), out=tmp_path / "run", device="cpu", progress=False, images=blobs(128)
+    )
+
+
+def test_one_pass_fids_equal_the_evaluators(checkpoint, tmp_path, tmp_cache):
+    """Statistics of the samples computed once, compared with two real sets = two full evaluations (same
+    10,000 samples, seed 0, EMA generator): equal to float64 rounding."""
+    reals = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        np.savez(tmp_path / f"{name}.npz", images=blobs(300, seed=seed).numpy())
+        reals[name] = str(tmp_path / f"{name}.npz")
+    got = fids_from_one_pass(checkpoint, reals, extractor="dummy")
+    for name, spec in reals.items():
+        ref = evaluate(
+            real=spec, fake=str(checkpoint), metrics=["fid"], extractor="dummy", n=N_SAMPLES, seed=0
+        )
+        assert got[f"fid_{name}"] == pytest.approx(ref.values["fid"], rel=1e-9, abs=1e-9)
+    assert got["fid_a"] != got["fid_b"]
+
+
+def test_training_cost_sums_the_epochs_up_to_the_checkpoint(checkpoint):
+    first = checkpoint.parent / "ckpt_epoch_001.pt"
+    one, two = training_cost(first), training_cost(checkpoint)
+    assert (one["epoch"], two["epoch"]) == (1, 2)
+    assert 0 < one["wall_s"] < two["wall_s"] and 0 < one["cpu_s"] < two["cpu_s"]
