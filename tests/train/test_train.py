@@ -416,3 +416,23 @@ def test_the_evaluator_rebuilds_the_ema_generator_of_a_dcgan_best_checkpoint(tmp
     with torch.no_grad():
         assert torch.equal(sampler.generator(z), ema(z))
     assert sampler.identity.endswith("ema=True")
+
+
+def test_infogan_heads_shapes_keys_and_old_layouts():
+    """fc > 0 builds the InfoGAN generator / discriminator heads; fc = 0 keeps the DCGAN layout, key for key
+    (checkpoints written before the option existed still load)."""
+    from gan_eval.train.models import DCGANDiscriminator, DCGANGenerator
+
+    torch.manual_seed(0)
+    for norm in ("batch", "layer", "none"):
+        g, d = DCGANGenerator(width=8, fc=32), DCGANDiscriminator(width=8, fc=32, norm=norm)
+        x = g(torch.randn(5, 100))
+        assert x.shape == (5, 1, 28, 28) and d(x).shape == (5, 1)
+        assert any(isinstance(m, nn.Linear) for m in d.modules())
+    old_g = ["model.0.weight", "model.1.weight", "model.1.bias", "model.1.running_mean"]
+    assert list(DCGANGenerator(width=8).state_dict())[:4] == old_g
+    assert "model.5.weight" in DCGANDiscriminator(width=8).state_dict()  # the 7x7 conv head
+    with pytest.raises(ValueError, match="fc must be"):
+        DCGANGenerator(fc=-1)
+    sn = DCGANDiscriminator(width=8, fc=16, norm="none", spectral_norm=True)
+    assert sum(k.endswith("._u") for k in sn.state_dict()) == 4  # two convs and two linears

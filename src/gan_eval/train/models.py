@@ -70,22 +70,41 @@ def _dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
 
 class DCGANGenerator(nn.Module):
     """A DCGAN generator for 28x28: ConvT(latent -> 2w, 7x7) - BN - ReLU - ConvT(2w -> w, 4, s2) [14x14] -
-    BN - ReLU - ConvT(w -> C, 4, s2) [28x28] - Tanh."""
+    BN - ReLU - ConvT(w -> C, 4, s2) [28x28] - Tanh.
 
-    def __init__(self, latent_dim: int = 100, channels: int = 1, width: int = 64) -> None:
+    ``fc > 0``: the InfoGAN generator instead (Chen et al. 2016; the architecture of Lucic et al. 2018's MNIST
+    study): Linear(latent -> fc) - BN - ReLU - Linear(fc -> 2w * 7 * 7) - BN - ReLU, then the two transposed
+    convolutions: one more nonlinear layer before the 7x7 map.
+    """
+
+    def __init__(self, latent_dim: int = 100, channels: int = 1, width: int = 64, fc: int = 0) -> None:
         super().__init__()
-        self.latent_dim = latent_dim
+        if not isinstance(fc, int) or isinstance(fc, bool) or fc < 0:
+            raise ValueError(f"fc must be an integer >= 0, got {fc!r}")
+        self.latent_dim, self.fc = latent_dim, fc
+        head: list[nn.Module]
+        if fc:
+            head = [
+                nn.Linear(latent_dim, fc, bias=False),
+                nn.BatchNorm1d(fc),
+                nn.ReLU(True),
+                nn.Linear(fc, 2 * width * 7 * 7, bias=False),
+                nn.BatchNorm1d(2 * width * 7 * 7),
+                nn.ReLU(True),
+                nn.Unflatten(1, (2 * width, 7, 7)),
+            ]
+        else:
+            head = [nn.ConvTranspose2d(latent_dim, 2 * width, 7, 1, 0, bias=False), nn.BatchNorm2d(2 * width)]
+            head.append(nn.ReLU(True))
         self.model = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 2 * width, 7, 1, 0, bias=False),
-            nn.BatchNorm2d(2 * width),
-            nn.ReLU(True),
+            *head,
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(True),
@@ -95,7 +114,7 @@ class DCGANGenerator(nn.Module):
         _dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model(z.view(z.size(0), -1, 1, 1))
+        return self.model(z.view(z.size(0), -1) if self.fc else z.view(z.size(0), -1, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -103,9 +122,12 @@ class DCGANDiscriminator(nn.Module):
     Conv(w -> 2w, 4, s2) [7x7] - norm - LeakyReLU(0.2) - Conv(2w -> 1, 7) - (Sigmoid).
 
     ``norm``: ``"batch"`` (DCGAN), ``"layer"`` or ``"none"`` (a WGAN-GP critic must not use batch norm: the
-    gradient penalty is per sample). ``spectral_norm``: every conv weight divided by its largest singular
-    value (Miyato et al. 2018), estimated by one power iteration per forward pass in training mode; the
-    iteration's vectors ``u``, ``v`` are buffers, so they travel with the state dict (and ``--resume``).
+    gradient penalty is per sample). ``fc > 0``: the InfoGAN discriminator's head instead of the last conv:
+    Linear(2w * 7 * 7 -> fc) - norm - LeakyReLU(0.2) - Linear(fc -> 1), a nonlinear layer that judges the
+    whole 7x7 map (the plain head is linear in it). ``spectral_norm``: every conv and linear weight divided by
+    its largest singular value (Miyato et al. 2018), estimated by one power iteration per forward pass in
+    training mode; the iteration's vectors ``u``, ``v`` are buffers, so they travel with the state dict (and
+    ``--resume``).
     """
 
     def __init__(
@@ -115,14 +137,17 @@ class DCGANDiscriminator(nn.Module):
         norm: str = "batch",
         sigmoid: bool = True,
         spectral_norm: bool = False,
+        fc: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(spectral_norm, bool):
             raise ValueError(f"spectral_norm must be true or false, got {spectral_norm!r}")
-        norms: dict[str, Callable[[], nn.Module]] = {
-            "batch": lambda: nn.BatchNorm2d(2 * width),
-            "layer": lambda: nn.LayerNorm([2 * width, 7, 7]),
-            "none": nn.Identity,
+        if not isinstance(fc, int) or isinstance(fc, bool) or fc < 0:
+            raise ValueError(f"fc must be an integer >= 0, got {fc!r}")
+        norms: dict[str, Callable[[tuple[int, ...]], nn.Module]] = {
+            "batch": lambda shape: nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]),
+            "layer": lambda shape: nn.LayerNorm(list(shape)),
+            "none": lambda shape: nn.Identity(),
         }
         if norm not in norms:
             raise ValueError(f"norm must be one of {sorted(norms)}, got {norm!r}")
@@ -130,18 +155,26 @@ class DCGANDiscriminator(nn.Module):
             nn.Conv2d(channels, width, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(width, 2 * width, 4, 2, 1, bias=norm == "none"),
-            norms[norm](),
+            norms[norm]((2 * width, 7, 7)),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(2 * width, 1, 7, 1, 0),
-            nn.Flatten(),
         ]
+        if fc:
+            layers += [
+                nn.Flatten(),
+                nn.Linear(2 * width * 7 * 7, fc, bias=norm == "none"),
+                norms[norm]((fc,)),
+                nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(fc, 1),
+            ]
+        else:
+            layers += [nn.Conv2d(2 * width, 1, 7, 1, 0), nn.Flatten()]
         if sigmoid:
             layers.append(nn.Sigmoid())
         self.model = nn.Sequential(*layers)
         _dcgan_init(self)
         if spectral_norm:  # after the init: the normalisation divides whatever weights it finds
             for m in self.model:
-                if isinstance(m, nn.Conv2d):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
                     nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
