@@ -605,7 +605,8 @@ def evaluate(
                 diagnostics[k] = v.item() if isinstance(v, np.generic) else v
     cis: dict[str, tuple[float, float]] = {}
     if cfg.bootstrap and fake_ex.features is not None:
-        cis = bootstrap_cis(specs, real_ex, fake_ex, cfg.bootstrap, cfg.seed)
+        reported = {**values, **{STD_OF[k]: v for k, v in stds.items()}, **diagnostics}
+        cis = bootstrap_cis(specs, real_ex, fake_ex, cfg.bootstrap, cfg.seed, reported=reported)
     counts = None
     if fake_ex.logits is not None:
         counts = np.bincount(fake_ex.logits.argmax(1), minlength=fake_ex.logits.shape[1])
@@ -627,29 +628,33 @@ def run_metric(spec: Any, real: Extracted, fake: Extracted) -> dict[str, Any]:
     return spec.compute(real if spec.needs_real else None, fake)
 
 
-def bootstrap_cis(specs, real_ex: Extracted, fake_ex: Extracted, b: int, seed: int, level: float = 0.95):
-    """Percentile bootstrap over the generated samples (resampled with replacement), real set fixed."""
+def bootstrap_cis(
+    specs,
+    real_ex: Extracted,
+    fake_ex: Extracted,
+    b: int,
+    seed: int,
+    level: float = 0.95,
+    reported: dict[str, float] | None = None,
+):
+    """Percentile bootstrap intervals over the generated samples, real set fixed: value key -> (low, high).
+
+    See ``gan_eval.metrics.bootstrap`` (k-NN metrics get none; ``reported`` centres the KID interval)."""
+    from gan_eval.metrics.bootstrap import bootstrap_intervals
+
     assert fake_ex.features is not None
-    # k-NN metrics (pr, dc) are not bootstrapped: resampling with replacement duplicates samples, whose
-    # zero-distance neighbours shrink the k-NN radii and bias the intervals (recall's fell below its value)
-    specs = [s for s in specs if s.name not in KNN_METRICS]
-    rng = np.random.default_rng(seed + 1)
-    n = fake_ex.n
-    draws: dict[str, list[float]] = {}
-    for _ in range(b):
-        idx = rng.integers(0, n, size=n)
-        feats = fake_ex.features[idx]
-        st = FeatureStats(feats.shape[1])
-        st.update(feats)
-        boot = Extracted(
-            st, st.mean(), st.cov(), n, feats, None if fake_ex.logits is None else fake_ex.logits[idx]
-        )
-        for spec in specs:
-            for k, v in run_metric(spec, real_ex, boot).items():
-                if k in spec.keys and k not in STD_OF.values():
-                    draws.setdefault(k, []).append(float(v))
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in draws.items()}
+    return bootstrap_intervals(
+        [s.name for s in specs],
+        fake_ex.features,
+        fake_logits=fake_ex.logits,
+        real_mu=real_ex.mu,
+        real_sigma=real_ex.sigma,
+        real_features=real_ex.features,
+        reported=reported,
+        n_resamples=b,
+        seed=seed,
+        level=level,
+    ).intervals
 
 
 def environment() -> dict[str, str]:
