@@ -48,8 +48,17 @@ def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
-@pytest.mark.parametrize("d, n_real_stats", [(8, None), (12, 6)])  # (12, 6): singular real covariance
-def test_fid_and_is_replicates_equal_the_reference(d, n_real_stats) -> None:
+@pytest.mark.parametrize(
+    "d, n_real_stats, paths",
+    [
+        (8, None, {}),
+        (12, 6, {}),  # a singular real covariance: fid_from_stats per resample
+        (8, None, {"GATHER_MIN_DIM": 1, "WHOLE_MAX_BYTES": 0, "ROW_BLOCK": 64}),  # wide-feature path, blocks
+    ],
+)
+def test_fid_and_is_replicates_equal_the_reference(d, n_real_stats, paths, monkeypatch) -> None:
+    for name, value in paths.items():
+        monkeypatch.setattr(bs, name, value)
     fake, real, logits, mu, sigma = _sets(203, 150, d, n_real_stats=n_real_stats)
     inputs = dict(fake_logits=logits, real_mu=mu, real_sigma=sigma, real_features=real)
     with warnings.catch_warnings():

@@ -76,6 +76,11 @@ ROW_BLOCK = 4096
 """Rows per float64 block of the weighted covariance (4096 x 2048 float64 = 64 MiB)."""
 TILE = 2048
 """Rows and columns of one float64 kernel tile (2048 x 2048 = 32 MiB)."""
+WHOLE_MAX_BYTES = 256 << 20
+"""Centred float64 copy of the features kept whole up to this size (FID), else converted per block."""
+GATHER_MIN_DIM = 512
+"""From this feature dimension on, the weighted covariance gathers the drawn rows (fewer multiply-adds);
+below it, multiplying every row by its count (zeros included) is faster than gathering."""
 IS_SPLITS = 10  # inception_score's defaults, which the registry uses
 IS_SHUFFLE_SEED = 2020
 KID_DEGREE, KID_COEF0 = 3, 1.0  # kid's defaults (gamma: 1 / D)
@@ -244,10 +249,11 @@ def fid_replicates(
     mus /= n
     s1 = torch.from_numpy(sigma1)
     factor = _cholesky((s1 + s1.T) * 0.5)
+    centred = _Centred(x)
     group = max(1, (64 << 20) // (8 * d * d))  # covariances per batched FID step: <= 64 MiB of them
     out = np.empty(b)
     for g0 in range(0, b, group):
-        sigmas = torch.stack([_weighted_cov(x, counts[k], mus[k]) for k in range(g0, min(g0 + group, b))])
+        sigmas = torch.stack([centred.cov(counts[k], mus[k]) for k in range(g0, min(g0 + group, b))])
         if factor is None:
             for j, sigma in enumerate(sigmas.numpy()):
                 out[g0 + j] = fid_from_stats(mu1, sigma1, mus[g0 + j].numpy(), sigma)[FID]
@@ -265,17 +271,47 @@ def fid_replicates(
     return out
 
 
-def _weighted_cov(x: torch.Tensor, c: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-    """float64 [D, D] ``sum_i c_i (x_i - mu)(x_i - mu)^T / (n - 1)`` over the rows with ``c_i > 0``,
-    exactly symmetric (as ``FeatureStats.cov``)."""
-    d = x.shape[1]
-    rows = torch.nonzero(c).squeeze(1)  # the ~63% of samples drawn at least once
-    m2 = torch.zeros(d, d, dtype=torch.float64)
-    for i0 in range(0, rows.shape[0], ROW_BLOCK):
-        r = rows[i0 : i0 + ROW_BLOCK]
-        y = x[r].to(torch.float64) - mu
-        m2 += (y * c[r, None]).T @ y
-    return (m2 + m2.T) / (2.0 * (float(c.sum()) - 1))
+class _Centred:
+    """The features centred on their mean, float64, for weighted covariances
+    ``sum_i c_i (x_i - mu)(x_i - mu)^T = sum_i c_i y_i y_i^T - n (mu - m)(mu - m)^T`` (``y = x - m``,
+    ``sum c = n``; ``mu - m`` is small, so nothing cancels). Kept whole when that takes <= 256 MiB, else
+    converted block by block."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self.mean = torch.zeros(x.shape[1], dtype=torch.float64)
+        for i0 in range(0, x.shape[0], ROW_BLOCK):
+            self.mean += x[i0 : i0 + ROW_BLOCK].to(torch.float64).sum(dim=0)
+        self.mean /= x.shape[0]
+        small = x.shape[0] * x.shape[1] * 8 <= WHOLE_MAX_BYTES
+        self.whole = x.to(torch.float64) - self.mean if small else None
+        # wide features: the matmul dominates, so only the rows drawn (~63%) are worth gathering
+        self.gather = x.shape[1] >= GATHER_MIN_DIM
+
+    def block(self, rows: torch.Tensor | slice) -> torch.Tensor:
+        if self.whole is not None:
+            return self.whole[rows]
+        return self.x[rows].to(torch.float64) - self.mean
+
+    def cov(self, c: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """float64 [D, D] ``sum_i c_i (x_i - mu)(x_i - mu)^T / (n - 1)`` for counts ``c`` float64 [N]
+        summing to n, exactly symmetric (as ``FeatureStats.cov``)."""
+        n_rows, d = self.x.shape
+        m2 = torch.zeros(d, d, dtype=torch.float64)
+        if self.gather:
+            rows = torch.nonzero(c).squeeze(1)
+            for i0 in range(0, rows.shape[0], ROW_BLOCK):
+                r = rows[i0 : i0 + ROW_BLOCK]
+                y = self.block(r)
+                m2 += (y * c[r, None]).T @ y
+        else:
+            for i0 in range(0, n_rows, ROW_BLOCK):
+                y = self.block(slice(i0, i0 + ROW_BLOCK))
+                m2 += (y * c[i0 : i0 + ROW_BLOCK, None]).T @ y
+        n = float(c.sum())
+        shift = mu - self.mean
+        m2 -= n * torch.outer(shift, shift)
+        return (m2 + m2.T) / (2.0 * (n - 1))
 
 
 # ------------------------------------------------------------------------------------------------------ is
@@ -394,17 +430,23 @@ def kid_replicates(
     ``point.subsets = 1`` with ``point.subset_size = n`` gives the bare full-sample replicates
     ``point.mean + T* - E*[T*]`` (no subset noise).
     """
-    from gan_eval.metrics.kid import polynomial_kernel
-
     y = as_feature_tensor(real, "real features", dim=x.shape[1]).cpu()
     n, m = x.shape[0], y.shape[0]
     g = 1.0 / x.shape[1] if gamma is None else float(gamma)
 
-    def kernel(a: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
-        return polynomial_kernel(a.to(torch.float64), b_.to(torch.float64), degree, g, coef0)
+    buf = torch.empty(min(TILE, n) * min(TILE, max(n, m)), dtype=torch.float64)  # one tile, reused
+    bias = torch.tensor(coef0, dtype=torch.float64)
 
-    # d = c - 1: the centred counts, so the leading n^2 mean-kernel part cancels exactly, not in rounding
+    def kernel(a: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
+        """``(g a b^T + coef0) ** degree`` into the reused tile (the multiply-add inside the matmul)."""
+        k = buf[: a.shape[0] * b_.shape[0]].view(a.shape[0], b_.shape[0])
+        torch.addmm(bias, a.to(torch.float64), b_.to(torch.float64).T, alpha=g, out=k)
+        return k.pow_(degree)
+
+    # d = c - 1: the centred counts, so the leading n^2 mean-kernel part cancels exactly, not in rounding;
+    # a last row of ones gives each tile's column sums from the same matmul
     d = _counts(idx, n) - 1.0  # float64 [b, n]
+    d1 = torch.cat([d, torch.ones(1, n, dtype=torch.float64)])
     quad = torch.zeros(d.shape[0], dtype=torch.float64)  # d^T K_ff d per resample
     rowsum = torch.zeros(n, dtype=torch.float64)  # K_ff 1
     diag = torch.zeros(n, dtype=torch.float64)  # K_ff[i, i]
@@ -413,10 +455,11 @@ def kid_replicates(
         xi = x[i0 : i0 + TILE]
         for j0 in range(i0, n, TILE):
             k = kernel(xi, x[j0 : j0 + TILE])
-            part = ((d[:, i0 : i0 + TILE] @ k) * d[:, j0 : j0 + TILE]).sum(dim=1)
+            prod = d1[:, i0 : i0 + TILE] @ k  # [b + 1, tile]: d_I^T K_IJ, then the column sums
+            part = (prod[:-1] * d[:, j0 : j0 + TILE]).sum(dim=1)
             flat = k.reshape(-1)
             sq = float(flat @ flat)
-            rowsum[i0 : i0 + TILE] += k.sum(dim=1)
+            rowsum[j0 : j0 + TILE] += prod[-1]
             if j0 == i0:
                 quad += part
                 sumsq += sq
@@ -424,7 +467,7 @@ def kid_replicates(
             else:  # the mirror tile (j, i) gives the same numbers
                 quad += 2.0 * part
                 sumsq += 2.0 * sq
-                rowsum[j0 : j0 + TILE] += k.sum(dim=0)
+                rowsum[i0 : i0 + TILE] += k.sum(dim=1)
             tick()
     cross = torch.zeros(n, dtype=torch.float64)  # K_fr 1
     for i0 in range(0, n, TILE):
