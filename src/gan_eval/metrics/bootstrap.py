@@ -13,8 +13,8 @@ reads the features and logits computed once:
   Cost per resample: ``0.63 n D^2`` multiply-adds plus one ``eigvalsh`` of [D, D]; at D = 2048
   (Inception) about a second per resample on 2 CPU cores, next to the Inception pass itself (~13 images/s:
   ~750 s for 10,000 samples), so 50 resamples add under 10%.
-- **is**: ``inception_score``'s arithmetic on the rows each split gathers (softmax is per row); the same
-  numbers as the reference.
+- **is**: each split's KL term from count matrices and the softmax of every sample computed once
+  (:func:`is_replicates`); equal to the reference to float64 rounding.
 - **kid**: the reported KID is the mean over ``subsets`` random subsets (torch-fidelity's draws) of the
   unbiased MMD^2; rerunning that per resample (the reference) costs ``3 * subsets`` kernel blocks per
   resample. Instead the replicates come from the full-sample unbiased MMD^2 ``T`` (all n generated samples
@@ -78,6 +78,8 @@ TILE = 2048
 """Rows and columns of one float64 kernel tile (2048 x 2048 = 32 MiB)."""
 WHOLE_MAX_BYTES = 256 << 20
 """Centred float64 copy of the features kept whole up to this size (FID), else converted per block."""
+SOFTMAX_WHOLE_MAX_BYTES = 32 << 20
+"""IS: the softmax of all logits kept whole up to this size, else recomputed per row block and split."""
 GATHER_MIN_DIM = 512
 """From this feature dimension on, the weighted covariance gathers the drawn rows (fewer multiply-adds);
 below it, multiplying every row by its count (zeros included) is faster than gathering."""
@@ -316,30 +318,47 @@ class _Centred:
 
 # ------------------------------------------------------------------------------------------------------ is
 def is_replicates(logits: Any, idx: np.ndarray, tick: Callable[[], None]) -> np.ndarray:
-    """Inception Score (mean over the splits) of each resample, float64 [b]: ``inception_score``'s
-    arithmetic on the rows each split gathers, for a group of resamples at a time (softmax is per row, so
-    computing it on the gathered rows changes nothing)."""
+    """Inception Score (mean over the splits) of each resample, float64 [b], from count matrices.
+
+    ``inception_score`` shuffles the resample's positions (RandomState(2020)) and cuts them into splits; the
+    KL term of split s, ``mean_i sum_k p_ik (log p_ik - log q_k)`` with ``q = mean_i p_i``, equals
+    ``(W_s h) / size - sum_k q_k log q_k`` with ``q = W_s p / size``: ``W_s`` [b, n] counts how often each
+    sample falls in split s of each resample, ``p`` the softmax of every sample's logits (float64, computed
+    once, or per row block for large sets) and ``h_i = sum_k p_ik log p_ik``. Equal to the reference up to
+    float64 rounding."""
     z = as_feature_tensor(logits, "logits").cpu()
     n, k = z.shape
     if n < IS_SPLITS:
         raise UserError(f"the Inception Score with {IS_SPLITS} splits needs at least {IS_SPLITS} samples")
     perm = np.random.RandomState(IS_SHUFFLE_SEED).permutation(n)
-    order = torch.from_numpy(idx[:, perm])  # [b, n]: resample positions in the shuffled order
+    order = idx[:, perm]  # [b, n]: the resample's samples in the shuffled order
     b = idx.shape[0]
-    group = max(1, (32 << 20) // (8 * n * k))  # resamples per gather: <= 32 MiB of float64 logits
-    out = np.empty(b)
-    for g0 in range(0, b, group):
-        chunk = z[order[g0 : g0 + group]].to(torch.float64)  # [g, n, K]
-        p, log_p = chunk.softmax(dim=2), chunk.log_softmax(dim=2)
-        scores = torch.empty(chunk.shape[0], IS_SPLITS, dtype=torch.float64)
-        for s in range(IS_SPLITS):
-            lo, hi = s * n // IS_SPLITS, (s + 1) * n // IS_SPLITS
-            ps, log_ps = p[:, lo:hi], log_p[:, lo:hi]
-            q = ps.mean(dim=1, keepdim=True)
-            scores[:, s] = (ps * (log_ps - q.log())).sum(dim=2).mean(dim=1).exp()
-        out[g0 : g0 + chunk.shape[0]] = scores.numpy().mean(axis=1)
-        for _ in range(chunk.shape[0]):
-            tick()
+    whole = n * k * 8 <= SOFTMAX_WHOLE_MAX_BYTES
+
+    def probs(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        z64 = z[rows].to(torch.float64)
+        p = z64.softmax(dim=1)
+        return p, (p * z64.log_softmax(dim=1)).sum(dim=1)
+
+    p_all, h_all = probs(slice(0, n)) if whole else (None, None)
+    scores = np.empty((b, IS_SPLITS))
+    for s in range(IS_SPLITS):
+        lo, hi = s * n // IS_SPLITS, (s + 1) * n // IS_SPLITS
+        w = _counts(order[:, lo:hi], n)  # [b, n]
+        if p_all is not None and h_all is not None:
+            q, neg = w @ p_all, w @ h_all
+        else:
+            q, neg = torch.zeros(b, k, dtype=torch.float64), torch.zeros(b, dtype=torch.float64)
+            for i0 in range(0, n, ROW_BLOCK):
+                p, h = probs(slice(i0, i0 + ROW_BLOCK))
+                q += w[:, i0 : i0 + ROW_BLOCK] @ p
+                neg += w[:, i0 : i0 + ROW_BLOCK] @ h
+        q /= hi - lo
+        kl = neg / (hi - lo) - torch.special.xlogy(q, q).sum(dim=1)
+        scores[:, s] = kl.exp().numpy()
+    out = scores.mean(axis=1)
+    for _ in range(b):
+        tick()
     return out
 
 
