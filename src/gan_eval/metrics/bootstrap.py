@@ -255,12 +255,15 @@ def fid_replicates(
     group = max(1, (64 << 20) // (8 * d * d))  # covariances per batched FID step: <= 64 MiB of them
     out = np.empty(b)
     for g0 in range(0, b, group):
-        sigmas = torch.stack([centred.cov(counts[k], mus[k]) for k in range(g0, min(g0 + group, b))])
+        covs = []
+        for k in range(g0, min(g0 + group, b)):
+            covs.append(centred.cov(counts[k], mus[k]))
+            if factor is None:
+                out[k] = fid_from_stats(mu1, sigma1, mus[k].numpy(), covs[-1].numpy())[FID]
+            tick()  # a step per resample; the group's eigenvalues (below) add to the last one
         if factor is None:
-            for j, sigma in enumerate(sigmas.numpy()):
-                out[g0 + j] = fid_from_stats(mu1, sigma1, mus[g0 + j].numpy(), sigma)[FID]
-                tick()
             continue
+        sigmas = torch.stack(covs)
         s2 = (sigmas + sigmas.transpose(1, 2)) * 0.5
         m = factor.T @ (s2 @ factor)
         eig = torch.linalg.eigvalsh((m + m.transpose(1, 2)) * 0.5).numpy()
@@ -269,7 +272,6 @@ def fid_replicates(
             tr_covmean = float(np.sqrt(np.clip(eig[j], 0.0, None)).sum())
             sigma2 = sigmas[j].numpy()
             out[g0 + j] = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
-            tick()
     return out
 
 
