@@ -127,7 +127,7 @@ def main() -> None:
         "--extractor",
         "mnist-lenet",
         "--bootstrap",
-        "30",
+        "50",
         "--run",
         "demo",
         "--results",

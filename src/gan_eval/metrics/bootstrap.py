@@ -73,11 +73,14 @@ KNN_REASON = (
     "k-NN radii and bias the intervals"
 )
 ROW_BLOCK = 4096
-"""Rows per float64 block of the weighted covariance (4096 x 2048 float64 = 64 MiB)."""
+"""Rows per float64 block of the resample means and weighted covariances; fewer for wide features (a block
+holds at most ``BLOCK_BYTES``)."""
+BLOCK_BYTES = 32 << 20
+"""Size of one float64 block of features, and of one group of [D, D] covariances in the FID step."""
 TILE = 2048
 """Rows and columns of one float64 kernel tile (2048 x 2048 = 32 MiB)."""
-WHOLE_MAX_BYTES = 256 << 20
-"""Centred float64 copy of the features kept whole up to this size (FID), else converted per block."""
+WHOLE_MAX_BYTES = 64 << 20
+"""FID: a centred float64 copy of the features is kept whole up to this size, else converted per block."""
 SOFTMAX_WHOLE_MAX_BYTES = 32 << 20
 """IS: the softmax of all logits kept whole up to this size, else recomputed per row block and split."""
 GATHER_MIN_DIM = 512
@@ -219,6 +222,11 @@ def _rows(a: Any) -> int:
     return 0 if a is None else int(a.shape[0])
 
 
+def _rows_per_block(width: int) -> int:
+    """Rows of a float64 block of ``width`` columns: ``ROW_BLOCK``, fewer when that exceeds BLOCK_BYTES."""
+    return max(1, min(ROW_BLOCK, BLOCK_BYTES // (8 * width)))
+
+
 def _counts(idx: np.ndarray, n: int) -> torch.Tensor:
     """float64 [b, n]: how often each sample occurs in each resample."""
     b = idx.shape[0]
@@ -246,13 +254,14 @@ def fid_replicates(
     counts = _counts(idx, n)
     b = idx.shape[0]
     mus = torch.zeros(b, d, dtype=torch.float64)
-    for i0 in range(0, n, ROW_BLOCK):  # all resamples' means: one float64 matmul per row block
-        mus += counts[:, i0 : i0 + ROW_BLOCK] @ x[i0 : i0 + ROW_BLOCK].to(torch.float64)
+    step = _rows_per_block(d)
+    for i0 in range(0, n, step):  # all resamples' means: one float64 matmul per row block
+        mus += counts[:, i0 : i0 + step] @ x[i0 : i0 + step].to(torch.float64)
     mus /= n
     s1 = torch.from_numpy(sigma1)
     factor = _cholesky((s1 + s1.T) * 0.5)
     centred = _Centred(x)
-    group = max(1, (64 << 20) // (8 * d * d))  # covariances per batched FID step: <= 64 MiB of them
+    group = max(1, BLOCK_BYTES // (8 * d * d))  # covariances per batched FID step
     out = np.empty(b)
     for g0 in range(0, b, group):
         covs = []
@@ -284,8 +293,9 @@ class _Centred:
     def __init__(self, x: torch.Tensor) -> None:
         self.x = x
         self.mean = torch.zeros(x.shape[1], dtype=torch.float64)
-        for i0 in range(0, x.shape[0], ROW_BLOCK):
-            self.mean += x[i0 : i0 + ROW_BLOCK].to(torch.float64).sum(dim=0)
+        self.step = _rows_per_block(x.shape[1])
+        for i0 in range(0, x.shape[0], self.step):
+            self.mean += x[i0 : i0 + self.step].to(torch.float64).sum(dim=0)
         self.mean /= x.shape[0]
         small = x.shape[0] * x.shape[1] * 8 <= WHOLE_MAX_BYTES
         self.whole = x.to(torch.float64) - self.mean if small else None
@@ -301,17 +311,18 @@ class _Centred:
         """float64 [D, D] ``sum_i c_i (x_i - mu)(x_i - mu)^T / (n - 1)`` for counts ``c`` float64 [N]
         summing to n, exactly symmetric (as ``FeatureStats.cov``)."""
         n_rows, d = self.x.shape
+        step = self.step
         m2 = torch.zeros(d, d, dtype=torch.float64)
         if self.gather:
             rows = torch.nonzero(c).squeeze(1)
-            for i0 in range(0, rows.shape[0], ROW_BLOCK):
-                r = rows[i0 : i0 + ROW_BLOCK]
+            for i0 in range(0, rows.shape[0], step):
+                r = rows[i0 : i0 + step]
                 y = self.block(r)
                 m2 += (y * c[r, None]).T @ y
         else:
-            for i0 in range(0, n_rows, ROW_BLOCK):
-                y = self.block(slice(i0, i0 + ROW_BLOCK))
-                m2 += (y * c[i0 : i0 + ROW_BLOCK, None]).T @ y
+            for i0 in range(0, n_rows, step):
+                y = self.block(slice(i0, i0 + step))
+                m2 += (y * c[i0 : i0 + step, None]).T @ y
         n = float(c.sum())
         shift = mu - self.mean
         m2 -= n * torch.outer(shift, shift)
@@ -351,10 +362,11 @@ def is_replicates(logits: Any, idx: np.ndarray, tick: Callable[[], None]) -> np.
             q, neg = w @ p_all, w @ h_all
         else:
             q, neg = torch.zeros(b, k, dtype=torch.float64), torch.zeros(b, dtype=torch.float64)
-            for i0 in range(0, n, ROW_BLOCK):
-                p, h = probs(slice(i0, i0 + ROW_BLOCK))
-                q += w[:, i0 : i0 + ROW_BLOCK] @ p
-                neg += w[:, i0 : i0 + ROW_BLOCK] @ h
+            step = _rows_per_block(k)
+            for i0 in range(0, n, step):
+                p, h = probs(slice(i0, i0 + step))
+                q += w[:, i0 : i0 + step] @ p
+                neg += w[:, i0 : i0 + step] @ h
         q /= hi - lo
         kl = neg / (hi - lo) - torch.special.xlogy(q, q).sum(dim=1)
         scores[:, s] = kl.exp().numpy()
@@ -457,6 +469,9 @@ def kid_replicates(
 
     buf = torch.empty(min(TILE, n) * min(TILE, max(n, m)), dtype=torch.float64)  # one tile, reused
     bias = torch.tensor(coef0, dtype=torch.float64)
+    # float64 copies once when small (converting per tile costs a pass per tile), else per tile
+    x = x.to(torch.float64) if x.numel() * 8 <= WHOLE_MAX_BYTES else x
+    y = y.to(torch.float64) if y.numel() * 8 <= WHOLE_MAX_BYTES else y
 
     def kernel(a: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
         """``(g a b^T + coef0) ** degree`` into the reused tile (the multiply-add inside the matmul)."""
