@@ -104,7 +104,7 @@ def test_bad_options(sets, tmp_cache, kwargs, message):
 
 def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
     """`gan-eval stats SPEC -o assets/stats/` writes an entry under its key; a fresh cache then uses it."""
-    import gan_eval.stats.cache as sc
+    import gan_eval.stats.reference as sc
 
     real, fake = sets
     shipped = tmp_path / "assets_stats"
@@ -134,7 +134,7 @@ def test_device_batches_pad_to_one_shape():
     is passed on and the real rows are untouched."""
     import torch
 
-    from gan_eval.pipeline import _on_device
+    from gan_eval.stats.extract import _on_device
 
     a = torch.arange(5 * 4, dtype=torch.uint8).view(5, 1, 2, 2)
     b = torch.arange(3 * 4, dtype=torch.uint8).view(3, 1, 2, 2) + 100
@@ -150,7 +150,7 @@ def test_nonfinite_features_fail_once_with_one_line(sets, tmp_cache):
 
     from gan_eval.data import parse_source
     from gan_eval.features.registry import _REGISTRY
-    from gan_eval.pipeline import extract
+    from gan_eval.stats.extract import extract
 
     class NaNAfterFirst(_REGISTRY["dummy"]):  # type: ignore[misc,valid-type]
         calls = 0

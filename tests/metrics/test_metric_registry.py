@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics import METRICS, MetricInputs, get_metric, higher_is_better, list_metrics
+from gan_eval.metrics import METRICS, MetricInputs, get_metric, higher_is_better, keys, list_metrics
 from gan_eval.metrics import registry as reg
 from gan_eval.metrics.fid import fid_from_stats
 from gan_eval.stats import FeatureStats
@@ -15,14 +15,14 @@ from gan_eval.stats import FeatureStats
 
 def test_names_and_directions() -> None:
     assert list_metrics() == ["dc", "fid", "is", "kid", "pr"]
-    lower = {reg.FID, reg.KID_MEAN}
-    higher = {reg.IS_MEAN, reg.PRECISION, reg.RECALL, reg.DENSITY, reg.COVERAGE}
+    lower = {keys.FID, keys.KID_MEAN}
+    higher = {keys.IS_MEAN, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE}
     for key in lower:
         assert higher_is_better(key) is False
     for key in higher:
         assert higher_is_better(key) is True
     assert set(reg.direction_table()) == lower | higher
-    for key in (reg.IS_STD, reg.KID_STD, reg.FID_CLIPPED_EIGS, "nonsense"):
+    for key in (keys.IS_STD, keys.KID_STD, keys.FID_CLIPPED_EIGS, "nonsense"):
         with pytest.raises(UserError, match="no direction"):
             higher_is_better(key)
     with pytest.raises(UserError, match="available: dc, fid, is, kid, pr"):
@@ -35,7 +35,7 @@ def test_register_validation() -> None:
     with pytest.raises(ValueError, match="needs"):
         reg.register_metric("bad", higher_is_better=True, needs={"pixels"}, keys=("x",))
     with pytest.raises(ValueError, match="both directions"):
-        reg.register_metric("bad2", higher_is_better=True, needs={"stats"}, keys=(reg.FID,))(lambda r, f: {})
+        reg.register_metric("bad2", higher_is_better=True, needs={"stats"}, keys=(keys.FID,))(lambda r, f: {})
     assert "bad2" not in METRICS
 
 
@@ -53,7 +53,7 @@ def test_compute_all_from_one_set_of_inputs() -> None:
     assert set(get_metric("pr").compute(r_in, f_in)) == {"precision", "recall"}
     assert set(get_metric("dc").compute(r_in, f_in)) == {"density", "coverage"}
     for spec in METRICS.values():
-        assert all(key in reg.direction_table() or key in reg.STD_OF.values() for key in spec.keys)
+        assert all(key in reg.direction_table() or key in keys.STD_OF.values() for key in spec.keys)
 
     class Duck:  # the pipeline's own record: mu / sigma / n attributes
         def __init__(self, s: FeatureStats) -> None:

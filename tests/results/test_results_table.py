@@ -71,7 +71,8 @@ def test_fingerprint_changes_with_what_changes_the_number():
     assert compute_fingerprint({**META, "fake": "other.pt", "epoch": 9}) == base
     assert compute_fingerprint({**META, "protocol": "tf1"}) != base
     assert compute_fingerprint({**META, "n_fake": 2000}) != base
-    assert compute_fingerprint(META, {"weights_sha256": "ab"}) != base
+    assert compute_fingerprint({**META, "weights_sha256": "ab"}) != base
+    assert compute_fingerprint({**META, "device": "cuda", "run_id": "b", "duration_s": 3.0}) == base
 
 
 def test_docstring_documents_every_column():

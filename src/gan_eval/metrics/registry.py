@@ -2,9 +2,9 @@
 
 Every metric is a pure function returning ``dict[str, float]``. A registered metric wraps it in a uniform
 ``compute(real, fake, **options)`` so the pipeline can run any selection of metrics from one pass over the
-features. Result keys are the constants below. A spec's ``keys`` are its value keys and their stds; value
-keys have a direction (``higher_is_better(key)``), stds (``STD_OF``) and diagnostics (other keys a metric
-returns, such as ``fid_clipped_eigs``) have none.
+features. Result keys are the constants of :mod:`gan_eval.metrics.keys`. A spec's ``keys`` are its value
+keys and their stds; value keys have a direction (``higher_is_better(key)``), stds (``STD_OF``) and
+diagnostics (other keys a metric returns, such as ``fid_clipped_eigs``) have none.
 """
 
 from __future__ import annotations
@@ -14,27 +14,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from gan_eval.errors import UserError
+from gan_eval.metrics.density_coverage import density_coverage
+from gan_eval.metrics.fid import fid_from_stats
+from gan_eval.metrics.inception_score import inception_score
+from gan_eval.metrics.keys import (
+    COVERAGE,
+    DENSITY,
+    FID,
+    IS_MEAN,
+    IS_STD,
+    KID_MEAN,
+    KID_STD,
+    PRECISION,
+    RECALL,
+    STD_OF,
+)
+from gan_eval.metrics.kid import kid
+from gan_eval.metrics.precision_recall import precision_recall
 from gan_eval.stats.feature_stats import FeatureStats, Moments
 
-# -- result keys --------------------------------------------------------------------------------------------
-FID = "fid"
-IS_MEAN = "is_mean"
-IS_STD = "is_std"
-KID_MEAN = "kid_mean"
-KID_STD = "kid_std"
-PRECISION = "precision"
-RECALL = "recall"
-DENSITY = "density"
-COVERAGE = "coverage"
-
-# diagnostics
-FID_CLIPPED_EIGS = "fid_clipped_eigs"  # number of negative eigenvalues of sigma1 sigma2 clipped to 0
-FID_CLIPPED_MASS = "fid_clipped_mass"  # sum of sqrt(|clipped eigenvalue|): what clipping removed from tr sqrt
-KID_SUBSET_SIZE = "kid_subset_size"  # the subset size actually used (clamped to min(n_real, n_fake))
-KID_SUBSETS = "kid_subsets"
-
-STD_OF = {IS_MEAN: IS_STD, KID_MEAN: KID_STD}
-"""The key holding the spread (over splits / subsets) of a value key."""
 _STD_KEYS = frozenset(STD_OF.values())
 
 NEEDS = frozenset({"stats", "features", "logits"})
@@ -153,7 +151,7 @@ def _moments(inputs: Any, metric: str, side: str) -> Moments:
     raise UserError(f"metric {metric!r} needs the {side} set's statistics, which were not computed")
 
 
-# -- the built-in metrics (metric modules are imported lazily: they import the key constants above) ----------
+# -- the built-in metrics -----------------------------------------------------------------------------------
 
 
 @register_metric(
@@ -164,8 +162,6 @@ def _moments(inputs: Any, metric: str, side: str) -> Moments:
     description="Frechet distance of feature Gaussians",
 )
 def _fid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.fid import fid_from_stats
-
     r = _moments(real, "fid", "real")
     f = _moments(fake, "fid", "fake")
     names = ("the real set's statistics", "the generated set's statistics")
@@ -181,8 +177,6 @@ def _fid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[
     description="Inception Score (torch-fidelity's definition)",
 )
 def _is(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.inception_score import inception_score
-
     return inception_score(_require(fake, "logits", "is", "fake"), **options)
 
 
@@ -194,8 +188,6 @@ def _is(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[s
     description="Kernel Inception Distance",
 )
 def _kid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.kid import kid
-
     return kid(
         _require(real, "features", "kid", "real"), _require(fake, "features", "kid", "fake"), **options
     )
@@ -209,8 +201,6 @@ def _kid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[
     description="Improved precision and recall (Kynkaanniemi et al. 2019)",
 )
 def _pr(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.precision_recall import precision_recall
-
     return precision_recall(
         _require(real, "features", "pr", "real"), _require(fake, "features", "pr", "fake"), **options
     )
@@ -224,8 +214,6 @@ def _pr(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[s
     description="Density and coverage (Naeem et al. 2020)",
 )
 def _dc(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.density_coverage import density_coverage
-
     return density_coverage(
         _require(real, "features", "dc", "real"), _require(fake, "features", "dc", "fake"), **options
     )

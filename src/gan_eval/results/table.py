@@ -32,10 +32,10 @@ Schema (columns in this order; the table below is the one in the README):
 | device | str | device the features were computed on (`cpu`, `cuda:0`) |
 | duration_s | float64 | wall time of the whole evaluation in seconds, empty when unknown |
 
-The fingerprint hashes the ``FINGERPRINT_COLUMNS`` except ``metric`` (so all rows of one evaluation share
-it) plus what the caller adds, e.g. the extractor weights' sha256. Rows whose ``FINGERPRINT_COLUMNS``
-differ measure different things; ``check_comparable`` names the differences so that ``compare``, ``report``
-and ``gate`` can refuse or warn instead of comparing silently.
+The fingerprint is :func:`compute_fingerprint` of the ``FINGERPRINT_KEYS`` (extractor, protocol, weights
+sha256, real set, n_fake, seed, precision), so all rows of one evaluation share it. Rows whose
+``FINGERPRINT_COLUMNS`` differ measure different things; ``check_comparable`` names the differences so
+that ``compare``, ``report`` and ``gate`` can refuse or warn instead of comparing silently.
 """
 
 from __future__ import annotations
@@ -128,12 +128,27 @@ def fingerprint_columns() -> tuple[str, ...]:
     return FINGERPRINT_COLUMNS
 
 
-def compute_fingerprint(meta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
-    """sha256 (first 16 hex digits) of the fingerprint columns in ``meta`` (``metric`` excluded, so all rows
-    of one evaluation share it) plus ``extra`` (e.g. ``{"weights_sha256": ...}`` from the extractor)."""
-    keys = [c for c in FINGERPRINT_COLUMNS if c != "metric"]
-    payload = {k: _jsonable(meta[k]) for k in keys if k in meta}
-    payload.update({f"extra.{k}": _jsonable(v) for k, v in (extra or {}).items()})
+FINGERPRINT_KEYS: tuple[str, ...] = (
+    "extractor",
+    "protocol",
+    "weights_sha256",
+    "real",
+    "n_fake",
+    "seed",
+    "precision",
+)
+"""What the ``fingerprint`` hashes: the extractor, its preprocessing protocol and weights (sha256), the
+real set (its content identity when the evaluator knows it, e.g. ``mnist:train@741c...``; else its spec),
+the number of generated/evaluated images, the seed and the numeric precision. Not the evaluated data itself
+(the rows of two checkpoints measured the same way share a fingerprint: that is what makes them
+comparable), nor anything that does not change the number (batch size, device, run id, time)."""
+
+
+def compute_fingerprint(fields: Mapping[str, Any]) -> str:
+    """The one fingerprint function: sha256 (first 16 hex digits) of the ``FINGERPRINT_KEYS`` in ``fields``
+    (keys absent from ``fields`` hash as absent; other keys are ignored). Every row of one evaluation shares
+    it."""
+    payload = {k: _jsonable(fields[k]) for k in FINGERPRINT_KEYS if k in fields}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -164,8 +179,8 @@ def make_rows(
     ``values``: metric key -> value; ``stds``: metric key -> standard deviation; ``cis``: metric key ->
     (low, high). ``meta`` must hold ``real, fake, n_real, n_fake, extractor, protocol, precision, seed,
     device`` and may hold ``run_id, timestamp, checkpoint, epoch, step, fingerprint, gan_eval_version,
-    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions, a computed
-    fingerprint over the fingerprint columns plus ``fingerprint_extra``).
+    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions,
+    :func:`compute_fingerprint` of ``meta`` plus ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
     """
     missing = [k for k in _REQUIRED_META if k not in meta]
     unknown = [k for k in meta if k not in _REQUIRED_META and k not in _OPTIONAL_META]
@@ -184,7 +199,7 @@ def make_rows(
         **dict(meta),
     }
     if not common.get("fingerprint"):
-        common["fingerprint"] = compute_fingerprint(common, fingerprint_extra)
+        common["fingerprint"] = compute_fingerprint({**common, **(fingerprint_extra or {})})
     records = []
     for metric, value in values.items():
         low, high = cis.get(metric, (math.nan, math.nan))
@@ -297,7 +312,7 @@ def _locked(path: Path, *, shared: bool = False) -> Iterator[None]:
         os.close(fd)
 
 
-def append_results(df: pd.DataFrame, path: Path | str) -> Path:
+def append_results(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Append the rows of ``df`` (results-table schema) to ``path``; create the file when needed.
 
     CSV: one ``O_APPEND`` write of the rows (with a header when the file is new) under the file lock.

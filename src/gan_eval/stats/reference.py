@@ -1,4 +1,4 @@
-"""On-disk cache of real-set statistics.
+"""Real-set statistics: computed once, cached on disk (or shipped with gan-eval), read back by key.
 
 An entry is keyed by a sha256 of *everything* that changes the numbers: the source identity (which holds the
 content hash, subset size and seed), the extractor, its weights' sha256, protocol and feature dimension, the
@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from gan_eval import cache
+from gan_eval.data.base import Source
+from gan_eval.stats.extract import Extracted, extract
 from gan_eval.stats.feature_stats import FORMAT_VERSION, Moments, load_moments, save_moments
 
 
@@ -111,3 +114,66 @@ def save_cached(
 
         cache.atomic_write(_extras_path(path), write)
     return path
+
+
+# ----------------------------------------------------------------------------- the real set
+def real_stats_key(source: Source, extractor: Any, precision: str) -> dict[str, Any]:
+    """The fields that decide a real set's statistics (hashed by :func:`stats_key`)."""
+    return {
+        "source": source.identity,
+        "n": len(source),
+        **extractor.fingerprint(),
+        "precision": precision,
+    }
+
+
+def real_statistics(
+    source: Source,
+    extractor: Any,
+    *,
+    device: torch.device,
+    precision: str,
+    batch_size: int | None,
+    need_features: int | None,
+    need_logits: bool,
+    use_cache: bool,
+    seed: int,
+    progress: bool,
+) -> Extracted:
+    """Statistics of the real set, from the cache (or the shipped statistics) when an entry exists.
+
+    The moments are keyed by :func:`real_stats_key`; an entry that also holds a seeded subset of the features
+    (for kid/pr/dc) is keyed additionally by the subset size and seed.
+    """
+    base = real_stats_key(source, extractor, precision)
+    extra = {"kept_features": need_features, "subset_seed": seed} if need_features or need_logits else {}
+    key = stats_key({**base, **extra})
+    if use_cache:
+        hit = load_cached(key, need_features=bool(need_features), need_logits=need_logits)
+        if hit is not None:
+            m = hit.moments
+            return Extracted.from_moments(m.mu, m.sigma, int(m.n or 0), hit.features, hit.logits)
+    ex = extract(
+        source,
+        extractor,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        keep_features=need_features or 0,
+        keep_logits=need_logits,
+        subset_seed=seed,
+        progress=progress,
+        label=f"real {source.spec}",
+    )
+    if use_cache and ex.sigma is not None:
+        moments = Moments(ex.mu, ex.sigma, ex.n, {**base, **extra, "spec": source.spec})
+        save_cached(key, moments, features=ex.features, logits=ex.logits)
+        if extra:  # the moments alone also serve later FID-only runs
+            save_cached(stats_key(base), Moments(ex.mu, ex.sigma, ex.n, {**base, "spec": source.spec}))
+    return ex
+
+
+def load_stats_file(path: str) -> Extracted:
+    """A statistics file given as ``--real stats.npz`` (moments only: no features, no logits)."""
+    m = load_moments(path)
+    return Extracted.from_moments(m.mu, m.sigma, int(m.n or 0))
