@@ -128,7 +128,7 @@ def bench_eval(
 def bench_forward(weights: str, batch: int, log: Any) -> list[dict[str, Any]]:
     """Extractor forward alone (uint8 [batch, 1, 28, 28] already on the GPU): layout x precision x folding."""
     from gan_eval.features.inception import InceptionExtractor
-    from gan_eval.features.inception_net import load_inception
+    from gan_eval.features.inception_load import load_inception
     from gan_eval.runtime import precision_context
 
     x = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, device="cuda")

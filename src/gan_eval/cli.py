@@ -963,7 +963,7 @@ def classifier_train(
 
     Example: `gan-eval classifier train --dataset mnist --epochs 12 --seed 0 --threads 1 --out mnist_lenet.pt`
     """
-    from gan_eval.features.lenet import train_classifier
+    from gan_eval.features.lenet_train import train_classifier
 
     if dataset not in ("mnist", "fashion-mnist"):
         raise UserError(f"--dataset {dataset}: expected mnist or fashion-mnist")

@@ -12,16 +12,16 @@ from torch import nn
 
 from gan_eval.errors import UserError
 from gan_eval.features.inception import InceptionExtractor
-from gan_eval.features.inception_net import (
+from gan_eval.features.inception_load import (
     FORMAT_FID_HELPER,
     FORMAT_NVIDIA,
     FORMAT_STATE_DICT,
     TORCHSCRIPT_NAMES,
-    InceptionV3FID,
     build_inception,
     load_inception,
     read_inception_state,
 )
+from gan_eval.features.inception_net import InceptionV3FID
 
 torch.set_num_threads(2)
 

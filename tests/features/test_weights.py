@@ -169,7 +169,7 @@ def test_reference_libraries_load_exported_weights_offline(real_weights, tmp_pat
     import pytorch_fid.inception as pfi
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from gan_eval.features.inception_net import load_inception
+    from gan_eval.features.inception_load import load_inception
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     with warnings.catch_warnings():

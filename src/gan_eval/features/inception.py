@@ -9,13 +9,8 @@ from typing import Any
 
 import torch
 
-from gan_eval.features.inception_net import (
-    FEATURE_DIM,
-    NUM_CLASSES,
-    BasicConv2d,
-    InceptionV3FID,
-    load_inception,
-)
+from gan_eval.features.inception_load import load_inception
+from gan_eval.features.inception_net import FEATURE_DIM, NUM_CLASSES, BasicConv2d, InceptionV3FID
 from gan_eval.features.registry import Extractor, register_extractor
 from gan_eval.features.weight_files import known_file
 

@@ -36,13 +36,8 @@ import torch
 
 from gan_eval.cache import atomic_write, cache_dir, remove, sha256_file, verified
 from gan_eval.errors import UserError
-from gan_eval.features.inception_net import (
-    FEATURE_DIM,
-    NUM_CLASSES,
-    build_inception,
-    load_inception,
-    read_inception_state,
-)
+from gan_eval.features.inception_load import build_inception, load_inception, read_inception_state
+from gan_eval.features.inception_net import FEATURE_DIM, NUM_CLASSES
 from gan_eval.features.weight_files import (
     ENV_VAR,
     KNOWN_FILES,
