@@ -51,10 +51,14 @@ def test_real_statistics_are_cached(sets, tmp_cache, monkeypatch):
     first = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
     assert first.diagnostics["real_from_cache"] is False
     import gan_eval.pipeline as pl
+    import gan_eval.stats.reference as ref
 
     calls = []
     original = pl.extract
-    monkeypatch.setattr(pl, "extract", lambda src, *a, **k: calls.append(src.spec) or original(src, *a, **k))
+    for module in (pl, ref):  # the fake pass (pipeline) and the real pass (stats.reference)
+        monkeypatch.setattr(
+            module, "extract", lambda src, *a, **k: calls.append(src.spec) or original(src, *a, **k)
+        )
     second = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
     assert second.diagnostics["real_from_cache"] is True
     assert calls == [fake]  # the real set was not extracted again
@@ -127,42 +131,3 @@ def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
         again = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False)
     assert again.diagnostics["real_from_cache"] is False
     assert again.values["fid"] == pytest.approx(reference.values["fid"], rel=1e-9)
-
-
-def test_device_batches_pad_to_one_shape():
-    """Batches for a compiled (or CUDA) extractor are padded to one shape with the last row; the valid count
-    is passed on and the real rows are untouched."""
-    import torch
-
-    from gan_eval.stats.extract import _on_device
-
-    a = torch.arange(5 * 4, dtype=torch.uint8).view(5, 1, 2, 2)
-    b = torch.arange(3 * 4, dtype=torch.uint8).view(3, 1, 2, 2) + 100
-    got = list(_on_device(iter([(0, a), (5, b)]), torch.device("cpu"), pad_to=5))
-    assert [(s, n, tuple(x.shape)) for s, n, x in got] == [(0, 5, (5, 1, 2, 2)), (5, 3, (5, 1, 2, 2))]
-    assert torch.equal(got[1][2][:3], b) and torch.equal(got[1][2][3:], b[-1:].expand(2, 1, 2, 2))
-    plain = list(_on_device(iter([(0, a), (5, b)]), torch.device("cpu"), pad_to=None))
-    assert [n for _, n, _ in plain] == [5, 3] and torch.equal(plain[1][2], b)
-
-
-def test_nonfinite_features_fail_once_with_one_line(sets, tmp_cache):
-    import torch
-
-    from gan_eval.data import parse_source
-    from gan_eval.features.registry import _REGISTRY
-    from gan_eval.stats.extract import extract
-
-    class NaNAfterFirst(_REGISTRY["dummy"]):  # type: ignore[misc,valid-type]
-        calls = 0
-
-        def forward(self, images):
-            out = super().forward(images)
-            NaNAfterFirst.calls += 1
-            if NaNAfterFirst.calls > 1:
-                out["features"] = out["features"] * float("nan")
-            return out
-
-    with pytest.raises(UserError, match="NaN or infinite"):
-        extract(
-            parse_source(sets[0]), NaNAfterFirst(), device=torch.device("cpu"), batch_size=64, progress=False
-        )
