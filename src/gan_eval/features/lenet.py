@@ -228,7 +228,6 @@ def mnist_lenet(
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     protocol: str | None = None,
-    **_: Any,
 ) -> LeNetExtractor:
     """The MNIST classifier; ``weights=None`` loads the shipped file (sha256-checked)."""
     return _build("mnist-lenet", "mnist", device, weights, protocol)
@@ -239,7 +238,6 @@ def fashion_mnist_lenet(
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     protocol: str | None = None,
-    **_: Any,
 ) -> LeNetExtractor:
     """The Fashion-MNIST classifier; ``weights=None`` loads the shipped file (sha256-checked)."""
     return _build("fashion-mnist-lenet", "fashion-mnist", device, weights, protocol)
