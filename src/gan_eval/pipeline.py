@@ -691,9 +691,12 @@ def result_rows(
 ) -> Any:
     """The results-table rows (pandas, one per metric value) of one evaluation.
 
-    ``info``: the fake's :func:`checkpoint_info`, when the caller already has it.
+    ``run_id``: "" means the default, :func:`gan_eval.results.run_id.default_run_id` of ``cfg.fake`` (the
+    ``runs/NAME`` folder of a checkpoint, else its name). ``info``: the fake's :func:`checkpoint_info`, when
+    the caller already has it.
     """
     from gan_eval.results import make_rows
+    from gan_eval.results.run_id import default_run_id
 
     fp = res.fingerprint
     info = checkpoint_info(cfg.fake) if info is None else info
@@ -711,7 +714,7 @@ def result_rows(
             "precision": cfg.precision,
             "seed": cfg.seed,
             "device": fp["device"],
-            "run_id": run_id,
+            "run_id": run_id or default_run_id(cfg.fake),
             "duration_s": res.duration_s,
             # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
             "fingerprint": fp["fingerprint"],
