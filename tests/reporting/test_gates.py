@@ -185,7 +185,7 @@ def test_run_gates_with_results_table_baseline(tmp_path, results_df, make_evalua
             ),
         )
     )
-    res = run_gates(cfg, results_df)  # epoch 3: fid 12 vs 10 -> fail; precision 0.75 vs 0.70 -> pass
+    res = run_gates(cfg, results_df).results  # epoch 3: fid 12 vs 10 -> fail; precision 0.75 vs 0.70 -> pass
     assert verdicts(res) == {("fid", "regression"): False, ("precision", "regression"): True}
 
     other = make_evaluation(
@@ -201,7 +201,7 @@ def test_run_gates_missing_baseline(tmp_path, results_df, monkeypatch):
     with pytest.raises(UserError, match="baseline nope.json does not exist"):
         run_gates(load_gate_config(config(tmp_path, text)), results_df)
     res = run_gates(load_gate_config(config(tmp_path, text + 'if_missing = "skip"\n')), results_df)
-    assert [r.skipped for r in res] == [True]
+    assert [r.skipped for r in res.results] == [True]
 
 
 def test_baseline_json_round_trip(tmp_path, results_df):
