@@ -109,7 +109,14 @@ CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the e
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute real statistics; do not cache.")]
 ZDimOpt = Annotated[int | None, typer.Option("--z-dim", help="Latent size of a TorchScript generator.")]
 BootOpt = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for confidence intervals.")]
-RunOpt = Annotated[str, typer.Option("--run", help="run_id recorded in the results table.")]
+RunOpt = Annotated[
+    str,
+    typer.Option(
+        "--run",
+        help="run_id recorded in the results table (default: NAME of a runs/NAME/ folder above --fake, "
+        "else its file or folder name).",
+    ),
+]
 
 
 def _parse_range(value: str | None) -> tuple[float, float] | None:
@@ -467,20 +474,31 @@ def report_cmd(
 
 @app.command("gate")
 def gate_cmd(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
     results: Annotated[
-        Path | None, typer.Option("--results", help="Gate the latest rows of this table.")
+        Path | None, typer.Option("--results", help="Gate the latest evaluation in this table.")
     ] = None,
     fake: Annotated[
         str | None, typer.Option("--fake", help="Evaluate this checkpoint now and gate it.")
     ] = None,
-    real: Annotated[str, typer.Option("--real", help="Real set when --fake is given.")] = "mnist",
+    real: Annotated[
+        str, typer.Option("--real", help="Real set when --fake is given (default: the gate file's).")
+    ] = "mnist",
     metrics: Annotated[
         str, typer.Option("--metrics", "-m", help="Metrics to compute with --fake.")
     ] = "fid,is",
-    extractor: ExtractorOpt = "mnist-lenet",
-    n: NOpt = 10_000,
+    extractor: Annotated[
+        str, typer.Option("--extractor", "-e", help="Extractor with --fake (default: the gate file's).")
+    ] = "mnist-lenet",
+    n: Annotated[
+        int, typer.Option("--n", "-n", help="Samples with --fake (default: the gate file's).")
+    ] = 10_000,
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Only rows of this checkpoint (or fake spec) in --results."),
+    ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     save_baseline: Annotated[
         Path | None, typer.Option("--save-baseline", help="Store the gated values as a baseline JSON.")
@@ -490,6 +508,9 @@ def gate_cmd(
 ) -> None:
     """Check metrics against absolute and regression thresholds; exit 1 when a gate fails.
 
+    Gates the latest evaluated checkpoint's latest evaluation that matches the gate file's [evaluation]
+    (extractor, protocol, n_fake, ...); exit 2 naming the differences when it has none.
+
     Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
     """
     from gan_eval.reporting import gates
@@ -497,15 +518,26 @@ def gate_cmd(
     cfg = gates.load_gate_config(config)
     if (results is None) == (fake is None):
         raise UserError("gate needs exactly one of --results TABLE or --fake CHECKPOINT")
+    if fake is not None and checkpoint is not None:
+        raise UserError("--checkpoint selects rows of --results; with --fake the checkpoint is evaluated now")
     if fake is not None:
         from gan_eval.pipeline import EvalConfig, evaluate, result_rows
 
+        expect = cfg.expect  # what the gate file was calibrated on fills the options not typed
+
+        def option(name: str, value: Any, key: str) -> Any:
+            return value if _given(ctx, name) or key not in expect else expect[key]
+
+        ext = option("extractor", extractor, "extractor")
         ecfg = EvalConfig(
-            real=real,
+            real=option("real", real, "real"),
             fake=fake,
             metrics=_metrics_list(metrics),
-            extractor=extractor,
-            n=n,
+            extractor=ext,
+            protocol=expect.get("protocol") if ext == expect.get("extractor", ext) else None,
+            n=option("n", n, "n_fake"),
+            seed=int(expect.get("seed", 0)),
+            precision=str(expect.get("precision", "fp32")),
             bootstrap=20,
             progress=not quiet,
         )
@@ -515,16 +547,24 @@ def gate_cmd(
 
         assert results is not None
         df = load_results(results)
-    outcome = gates.run_gates(cfg, df, run=run)
+    outcome = gates.run_gates(cfg, df, run=run, fake=checkpoint)
+    for note in outcome.notes:
+        typer.echo(f"gan-eval: warning: {note}", err=True)
     if save_baseline is not None:
-        gates.save_baseline(*gates.select_evaluation(df, run=run), save_baseline)
+        gates.save_baseline(outcome.values, outcome.gated, save_baseline)
     if junit is not None:
         gates.write_junit(outcome, junit)
     gates.append_github_summary(outcome)
     if as_json:
         from dataclasses import asdict
 
-        _emit([{**asdict(r), "status": r.status} for r in outcome], True)
+        doc = {
+            "gated": dict(outcome.gated),
+            "warnings": list(outcome.notes),
+            "passed": outcome.passed,
+            "gates": [{**asdict(r), "status": r.status} for r in outcome.results],
+        }
+        _emit(doc, True)
     else:
         print(gates.gate_table(outcome))
     gates.raise_if_failed(outcome)
@@ -593,10 +633,17 @@ def train_cmd(
 @app.command("sample")
 def sample_cmd(
     checkpoint: Annotated[str, typer.Argument(help="Generator checkpoint (or pkg.mod:fn).")],
-    n: Annotated[int, typer.Option("-n", "--n", help="Number of samples in the grid.")] = 64,
-    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("samples.png"),
+    n: Annotated[int, typer.Option("-n", "--n", help="Number of images to sample.")] = 64,
+    out: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--out",
+            help="DIR/ (numbered PNGs), X.npz (uint8 NHWC array 'images'), X.zip (PNGs) or X.png (a grid).",
+        ),
+    ] = "samples.png",
     seed: SeedOpt = 0,
-    nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
+    nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row (X.png).")] = 8,
     z_dim: ZDimOpt = None,
     value_range: RangeOpt = None,
     no_ema: Annotated[
@@ -604,25 +651,27 @@ def sample_cmd(
     ] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Write a grid of generated samples (torchvision's make_grid).
+    """Write generated samples: a folder of PNGs, an .npz array, a .zip of PNGs, or a grid PNG.
 
-    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 64 -o grid.png`
+    These are the images `gan-eval fid --fake CHECKPOINT --n N --seed S --device D` evaluates (same seed,
+    same device), so `gan-eval fid --fake DIR/` gives the same number.
+
+    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`)
     """
-    from gan_eval.data.checkpoints import sample_grid
+    from gan_eval.data.checkpoints import generator_source
+    from gan_eval.data.export import export_images, output_kind
 
-    print(
-        sample_grid(
-            checkpoint,
-            n=n,
-            out=out,
-            seed=seed,
-            nrow=nrow,
-            z_dim=z_dim,
-            device=device,
-            use_ema=not no_ema,
-            value_range=_parse_range(value_range),
-        )
+    output_kind(out)  # a bad -o fails before the generator is loaded
+    source = generator_source(
+        checkpoint,
+        n=n,
+        seed=seed,
+        z_dim=z_dim,
+        device=device,
+        use_ema=not no_ema,
+        value_range=_parse_range(value_range),
     )
+    print(export_images(source, out, nrow=nrow))
 
 
 # ----------------------------------------------------------------------------- weights
