@@ -12,7 +12,7 @@ zip or array of samples) anywhere under a ``runs/NAME/`` folder belongs to run `
 - ``mnist:test`` -> ``mnist:test``, ``mnist`` -> ``mnist:train``: the dataset split;
 - ``pkg.mod:make_generator`` -> ``pkg.mod:make_generator``: the spec itself.
 
-A file name is generic when every part of it (split at ``_ - .``) is one of ``GENERIC_NAME_WORDS``
+A checkpoint file name is generic when every part of it (split at ``_ - .``) is one of ``GENERIC_NAME_WORDS``
 optionally followed by digits, or only digits (``ckpt_epoch_005``, ``network-snapshot-000400``, ``G_ema``,
 ``last``, ``checkpoint_100000``). The function is pure: it looks at the string only, never at the disk.
 """
@@ -60,7 +60,8 @@ GENERIC_FOLDERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt", "weig
 _DATASET_RE = re.compile(r"^(mnist|fashion-mnist)(?::(train|test))?$")
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _NAME_PART_RE = re.compile(r"[_\-.\s]+")
-_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".zip", ".npz", ".npy", ".png")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+_FILE_SUFFIXES = (*_CHECKPOINT_SUFFIXES, ".zip", ".npz", ".npy", ".png")
 
 
 def _is_generic_file_name(stem: str) -> bool:
@@ -99,8 +100,8 @@ def default_run_id(fake_spec: str) -> str:
             return folders[i + 1]
     if is_folder:
         return parts[-1]
-    stem = PurePosixPath(parts[-1]).stem
-    if _is_generic_file_name(stem):
+    stem, suffix = PurePosixPath(parts[-1]).stem, PurePosixPath(parts[-1]).suffix.lower()
+    if suffix in _CHECKPOINT_SUFFIXES and _is_generic_file_name(stem):
         for folder in reversed(folders):
             if folder.lower() not in GENERIC_FOLDERS:
                 return folder
