@@ -50,7 +50,7 @@ def test_default_run_id(spec, expected):
 
 
 def test_spec_forms_agree_with_the_source_parser():
-    """run_id.py repeats data/spec.py's dataset and callable patterns (to stay torch-free): they must agree."""
+    """run_id.py repeats data/spec.py's dataset and callable patterns (to stay torch-free): they agree."""
     from gan_eval.data import spec
 
     assert _DATASET_RE.pattern == spec.DATASET_RE.pattern
