@@ -404,7 +404,7 @@ def _run_eval(
 
     cfg = _eval_config(ctx, opts, fixed={**fixed, **_positional(paths, opts)})
     results = None if opts["no_save"] else opts["results"]
-    res = evaluate(config=cfg, results=results, run_id=_run_id(opts["run_id"], cfg.fake))
+    res = evaluate(config=cfg, results=results, run_id=opts["run_id"])
     if not is_main():  # under torchrun, rank 0 alone prints and writes
         return
     out = {
@@ -436,10 +436,6 @@ def _run_eval(
             f"({res.duration_s:.1f} s"
             f"{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
         )
-
-
-def _run_id(given: str, fake: str) -> str:
-    return given
 
 
 def _eval_command(name: str, help_text: str, example: str, metric: str | None) -> None:
@@ -523,7 +519,7 @@ def compare_cmd(
         checkpoints,
         cfg,
         results=None if opts["no_save"] else opts["results"],
-        run_id=_run_id(opts["run_id"], checkpoints[0]),
+        run_id=opts["run_id"],
     )
     _emit(
         table.as_dict(),
@@ -659,6 +655,10 @@ def gate_cmd(
         Path | None, typer.Option("--eval-config", help="Eval TOML for --fake (configs/eval/*.toml).")
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="Only rows of this run_id.")] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Only rows of this checkpoint (or fake spec) in --results."),
+    ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     save_baseline: Annotated[
         Path | None, typer.Option("--save-baseline", help="Store the gated values as a baseline JSON.")
@@ -668,6 +668,10 @@ def gate_cmd(
 ) -> None:
     """Check metrics against absolute and regression thresholds; exit 1 when a gate fails.
 
+    Gates the latest evaluated checkpoint's latest evaluation that matches the gate file's [evaluation]
+    (extractor, protocol, n_fake, ...); exit 2 naming the differences when it has none. With --fake, the
+    gate file's [evaluation] fills the evaluation options not typed.
+
     Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
     """
     from gan_eval.reporting import gates
@@ -675,27 +679,45 @@ def gate_cmd(
     cfg = gates.load_gate_config(config)
     if (results is None) == (opts["fake"] is None):
         raise UserError("gate needs exactly one of --results TABLE or --fake CHECKPOINT")
+    if opts["fake"] is not None and checkpoint is not None:
+        raise UserError("--checkpoint selects rows of --results; with --fake the checkpoint is evaluated now")
     if opts["fake"] is not None:
         from gan_eval.pipeline import evaluate
         from gan_eval.results.rows import result_rows
 
+        expect = cfg.expect  # what the gate file was calibrated on fills the options not typed
+        for name, key in (("extractor", "extractor"), ("n", "n_fake"), ("real", "real"), ("seed", "seed")):
+            if key in expect and not _given(ctx, name):
+                opts[name] = expect[key]
+        if "precision" in expect and not _given(ctx, "precision"):
+            opts["precision"] = str(expect["precision"])
+        if opts["extractor"] == expect.get("extractor") and not _given(ctx, "protocol"):
+            opts["protocol"] = expect.get("protocol")
         ecfg = _eval_config(ctx, {**opts, "config": eval_config})
-        df = result_rows(evaluate(config=ecfg), ecfg, run_id=_run_id(run or "", ecfg.fake))
+        df = result_rows(evaluate(config=ecfg), ecfg, run_id=run or "")
     else:
         from gan_eval.results import load_results
 
         assert results is not None
         df = load_results(results)
-    outcome = gates.run_gates(cfg, df, run=run)
+    outcome = gates.run_gates(cfg, df, run=run, fake=checkpoint)
+    for note in outcome.notes:
+        typer.echo(f"gan-eval: warning: {note}", err=True)
     if save_baseline is not None:
-        gates.save_baseline(*gates.select_evaluation(df, run=run), save_baseline)
+        gates.save_baseline(outcome.values, outcome.gated, save_baseline)
     if junit is not None:
         gates.write_junit(outcome, junit)
     gates.append_github_summary(outcome)
     if opts["as_json"]:
         from dataclasses import asdict
 
-        _emit([{**asdict(r), "status": r.status} for r in outcome], True)
+        doc = {
+            "gated": dict(outcome.gated),
+            "warnings": list(outcome.notes),
+            "passed": outcome.passed,
+            "gates": [{**asdict(r), "status": r.status} for r in outcome.results],
+        }
+        _emit(doc, True)
     else:
         print(gates.gate_table(outcome))
     gates.raise_if_failed(outcome)
@@ -766,10 +788,17 @@ def train_cmd(
 @app.command("sample")
 def sample_cmd(
     checkpoint: Annotated[str, typer.Argument(help="Generator checkpoint (or pkg.mod:fn).")],
-    n: Annotated[int, _int_opt("-n", "--n", help="Number of samples in the grid.", min=1)] = 64,
-    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("samples.png"),
+    n: Annotated[int, _int_opt("-n", "--n", help="Number of images to sample.", min=1)] = 64,
+    out: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--out",
+            help="DIR/ (numbered PNGs), X.npz (uint8 NHWC array 'images'), X.zip (PNGs) or X.png (a grid).",
+        ),
+    ] = "samples.png",
     seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
-    nrow: Annotated[int, _int_opt("--nrow", help="Images per grid row.", min=1)] = 8,
+    nrow: Annotated[int, _int_opt("--nrow", help="Images per grid row (X.png).", min=1)] = 8,
     z_dim: Annotated[
         int | None, _int_opt("--z-dim", help="Latent size of a TorchScript generator.", min=1)
     ] = None,
@@ -779,25 +808,27 @@ def sample_cmd(
     no_ema: Annotated[bool, _flag("--no-ema", help="Use the raw generator, not its EMA copy.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")] = "cpu",
 ) -> None:
-    """Write a grid of generated samples (torchvision's make_grid).
+    """Write generated samples: a folder of PNGs, an .npz array, a .zip of PNGs, or a grid PNG.
 
-    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 64 -o grid.png`
+    These are the images `gan-eval fid --fake CHECKPOINT --n N --seed S --device D` evaluates (same seed,
+    same device), so `gan-eval fid --fake DIR/` gives the same number.
+
+    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`)
     """
-    from gan_eval.data.checkpoints import sample_grid
+    from gan_eval.data.checkpoints import generator_source
+    from gan_eval.data.export import export_images, output_kind
 
-    print(
-        sample_grid(
-            checkpoint,
-            n=n,
-            out=out,
-            seed=seed,
-            nrow=nrow,
-            z_dim=z_dim,
-            device=device,
-            use_ema=not no_ema,
-            value_range=_parse_range(value_range),
-        )
+    output_kind(out)  # a bad -o fails before the generator is loaded
+    source = generator_source(
+        checkpoint,
+        n=n,
+        seed=seed,
+        z_dim=z_dim,
+        device=device,
+        use_ema=not no_ema,
+        value_range=_parse_range(value_range),
     )
+    print(export_images(source, out, nrow=nrow))
 
 
 # ----------------------------------------------------------------------------- weights

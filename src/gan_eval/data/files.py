@@ -150,7 +150,9 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
             f"{spec}: expected images [N, H, W], [N, C, H, W] or [N, H, W, C], got shape {list(arr.shape)}"
         )
     if arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):
-        arr = arr.transpose(0, 3, 1, 2)
+        # a copy, not a view: the view of an NHWC grayscale array has strides (HW, 1, W, 1), which torch takes
+        # for channels_last, so convolutions would take another path and the features change by ~1e-6
+        arr = arr.transpose(0, 3, 1, 2).copy()
     if arr.shape[1] not in (1, 3):
         raise UserError(f"{spec}: expected 1 or 3 channels, got shape {list(arr.shape)}")
     if arr.shape[0] == 0:

@@ -1,11 +1,14 @@
 """Markdown reports, plots and CI quality gates built from the results table (named "reporting" so it is
 not confused with the top-level reports/ output folder)."""
 
+from gan_eval.reporting.class_balance import ClassBalance, class_balance, class_balance_text
 from gan_eval.reporting.gates import (
     Baseline,
     GateConfig,
     GateResult,
+    GateRun,
     append_github_summary,
+    describe_gated,
     evaluate_gates,
     gate_table,
     gates_markdown,
@@ -22,9 +25,14 @@ from gan_eval.reporting.markdown import summary_table, write_report
 
 __all__ = [
     "Baseline",
+    "ClassBalance",
     "GateConfig",
     "GateResult",
+    "GateRun",
     "append_github_summary",
+    "class_balance",
+    "class_balance_text",
+    "describe_gated",
     "evaluate_gates",
     "gate_table",
     "gates_markdown",

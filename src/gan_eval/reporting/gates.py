@@ -2,6 +2,14 @@
 
 A gate config is a TOML file (example: ``configs/gates/mnist.toml``)::
 
+    [evaluation]                     # what the thresholds were calibrated on; the gated rows must match
+    extractor = "mnist-lenet"        # the extractor column
+    protocol = "lenet-28"            # the protocol column (mnist-lenet has one: lenet-28)
+    n_fake = 10000                   # number of generated samples
+    real = "mnist:train"             # optional: the real set ("mnist" and "mnist:train" are the same set)
+    precision = "fp32"               # optional
+    # seed = 0                       # optional
+
     [absolute]                       # the value itself must lie within bounds
     fid = { max = 30.0 }             # fail when fid > 30
     is_mean = { min = 8.5 }          # fail when is_mean < 8.5
@@ -17,6 +25,31 @@ A gate config is a TOML file (example: ``configs/gates/mnist.toml``)::
     fid = { margin = 2.0 }           # fail when fid is more than 2.0 worse (higher) than the baseline
     is_mean = { rel_margin = 0.05 }  # fail when is_mean is more than 5 % worse (lower) than the baseline
     recall = { margin = 0.02, require_ci_separation = false }   # per-metric override
+
+Which evaluation is gated (``select_evaluation``):
+
+1. The rows of the results table, filtered by ``run`` (``gan-eval gate --run``) and ``fake``
+   (``--checkpoint``: the ``fake`` or ``checkpoint`` column), are ordered by timestamp, then file order.
+2. The checkpoint (``fake``) of the latest row is the one gated: a gate never falls back silently to an
+   older checkpoint.
+3. Among that checkpoint's evaluations, the latest one whose columns match every key of ``[evaluation]``
+   counts (for each metric, its latest row with that fingerprint). ``real`` compares data specs by meaning
+   (``mnist`` = ``mnist:train``); the others compare values exactly.
+4. When none matches, the gate refuses (``UserError``, exit code 2) with a message naming what differs
+   (e.g. ``extractor is inception, expected mnist-lenet; n_fake is 100, expected 10000``) and, when the
+   table holds a matching evaluation of another checkpoint, which one.
+
+Keys of ``[evaluation]`` are columns of the results table (``gan_eval.results.groups.EXPECTABLE``):
+``extractor``, ``protocol``, ``n_fake`` (why: each changes the number, FID is biased by the sample count),
+and optionally ``real``, ``precision``, ``seed``. ``n_real`` is not a key: it differs per metric within one
+evaluation (FID uses the whole real set, KID/PR a seeded subset of its features) and follows from ``real``.
+A file without ``[evaluation]`` (or without one of extractor/protocol/n_fake) still works, but the gate
+reports a warning (``GateRun.notes``) that it gated an unconstrained evaluation.
+
+The verdicts (``GateRun``) name the gated evaluation - run, checkpoint, epoch, extractor, protocol, n_fake,
+real set, precision, seed, fingerprint, timestamp - in the console table (``gate_table``), the JUnit XML
+(``write_junit``: ``<properties>`` of the testsuite and each failure's text) and the GitHub step summary
+(``append_github_summary`` / ``gates_markdown``).
 
 Rules:
 
@@ -34,7 +67,8 @@ Rules:
   "meta": {"extractor": "mnist-lenet", "protocol": "...", "n_fake": 10000, ...}}`` (``save_baseline`` writes
   it; a flat ``{"fid": 12.1}`` works too). When ``meta`` is present it must match the current evaluation's
   fingerprint columns, as must a results-table baseline's; otherwise the gate refuses with a message
-  naming what differs.
+  naming what differs. A results-table baseline is selected like the current evaluation (steps 1-4, with
+  ``select`` as the filter), so ``[evaluation]`` applies to it too.
 - A metric the gates need but the current results lack fails its gate (it was not measured).
 
 A missing or malformed config (bad TOML, unknown section, key or metric, a rule without a threshold) is a
@@ -55,6 +89,7 @@ import pandas as pd
 
 from gan_eval.cache import atomic_write, atomic_write_bytes
 from gan_eval.errors import GateFailed, UserError
+from gan_eval.results.groups import EXPECTABLE, expectation_differences, matches_expectation
 from gan_eval.results.table import FINGERPRINT_COLUMNS, load_results
 
 try:
@@ -65,6 +100,23 @@ except ImportError:  # Python 3.10
 # The columns a baseline must share with the current evaluation (all fingerprint columns but the metric).
 COMPARED_META: tuple[str, ...] = tuple(c for c in FINGERPRINT_COLUMNS if c != "metric")
 _REGRESSION_KEYS = ("baseline", "select", "if_missing", "require_ci_separation")
+#: The ``[evaluation]`` keys without which a gate warns that it gated an unconstrained evaluation.
+REQUIRED_EXPECTATIONS: tuple[str, ...] = ("extractor", "protocol", "n_fake")
+#: How the gated evaluation is named in every output, in this order.
+GATED_FIELDS: tuple[str, ...] = (
+    "run_id",
+    "checkpoint",
+    "fake",
+    "epoch",
+    "extractor",
+    "protocol",
+    "n_fake",
+    "real",
+    "precision",
+    "seed",
+    "fingerprint",
+    "timestamp",
+)
 _Z95 = 1.959963984540054
 
 
@@ -117,6 +169,11 @@ class GateConfig:
     baseline: str | None = None
     select: Mapping[str, Any] = field(default_factory=dict)
     if_missing: str = "error"
+    expect: Mapping[str, Any] = field(default_factory=dict)  # the [evaluation] table
+
+    def unconstrained(self) -> tuple[str, ...]:
+        """The keys of ``REQUIRED_EXPECTATIONS`` this file does not declare."""
+        return tuple(k for k in REQUIRED_EXPECTATIONS if k not in self.expect)
 
 
 @dataclass(frozen=True)
@@ -157,13 +214,15 @@ def load_gate_config(path: Path | str) -> GateConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"gate config {path} is not valid TOML: {e}") from None
-    unknown = sorted(set(data) - {"absolute", "regression"})
+    unknown = sorted(set(data) - {"evaluation", "absolute", "regression"})
     if unknown:
         raise UserError(
-            f"gate config {path}: unknown section(s) {', '.join(unknown)}; expected [absolute], [regression]"
+            f"gate config {path}: unknown section(s) {', '.join(unknown)}; "
+            "expected [evaluation], [absolute], [regression]"
         )
-    if not data:
+    if not (set(data) - {"evaluation"}):
         raise UserError(f"gate config {path} defines no gates; expected [absolute] and/or [regression] rules")
+    expect = _load_expectation(data.get("evaluation", {}), path)
 
     absolute = []
     for metric, rule in data.get("absolute", {}).items():
@@ -225,7 +284,33 @@ def load_gate_config(path: Path | str) -> GateConfig:
         regression.append(RegressionRule(metric, margin, rel, sep))
     if regression and baseline is None:
         raise UserError(f'{path} [regression] has rules but no baseline = "path"')
-    return GateConfig(path, tuple(absolute), tuple(regression), baseline, dict(select), if_missing)
+    return GateConfig(path, tuple(absolute), tuple(regression), baseline, dict(select), if_missing, expect)
+
+
+def _load_expectation(table: Any, path: Path) -> dict[str, Any]:
+    """Validate the ``[evaluation]`` table: known keys (``EXPECTABLE``), strings or non-negative integers."""
+    where = f"{path} [evaluation]"
+    if not isinstance(table, dict):
+        raise UserError(f"{where} must be a table of column = value")
+    bad = sorted(set(table) - set(EXPECTABLE))
+    if bad:
+        raise UserError(f"{where}: unknown key(s) {', '.join(bad)}; expected {', '.join(EXPECTABLE)}")
+    out: dict[str, Any] = {}
+    for key, kind in EXPECTABLE.items():
+        if key not in table:
+            continue
+        v = table[key]
+        if kind is int:
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "n_fake" else 0):
+                least = "a positive" if key == "n_fake" else "a non-negative"
+                raise UserError(f"{where}.{key} must be {least} integer, got {v!r}")
+        elif not isinstance(v, str) or not v.strip():
+            raise UserError(f'{where}.{key} must be a non-empty string like "{_EXAMPLE[key]}", got {v!r}')
+        out[key] = v
+    return out
+
+
+_EXAMPLE = {"extractor": "mnist-lenet", "protocol": "lenet-28", "real": "mnist:train", "precision": "fp32"}
 
 
 # ------------------------------------------------------------------------------------ current / baseline
@@ -251,14 +336,22 @@ def _as_entry(v: Any, where: str) -> dict[str, float]:
 
 
 def select_evaluation(
-    results: pd.DataFrame, *, run: str | None = None, fake: str | None = None, where: str = "results"
+    results: pd.DataFrame,
+    *,
+    run: str | None = None,
+    fake: str | None = None,
+    where: str = "results",
+    expect: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """Pick the latest evaluation from a results table (rows already filtered to ``run`` and ``fake``).
+    """Pick the evaluation to gate from a results table (steps 1-4 of the module docstring).
 
-    The latest row (by timestamp, then file order) names the evaluation (its ``fake`` and ``fingerprint``);
-    for each metric of that evaluation the latest row counts. ``fake`` matches the ``fake`` or
-    ``checkpoint`` column. Returns (metric -> {value, std, ci_low, ci_high}, meta: the fingerprint columns,
-    ``fingerprint``, ``fake``, ``checkpoint``, ``epoch``, ``run_id``). UserError when no row matches.
+    ``run`` keeps the rows of that ``run_id``; ``fake`` those whose ``fake`` or ``checkpoint`` column equals
+    it. The checkpoint (``fake``) of the latest remaining row is selected; among its evaluations the latest
+    that satisfies ``expect`` (``[evaluation]`` keys -> values; None or empty: any) counts, and for each
+    metric its latest row with that fingerprint. Returns (metric -> {value, std, ci_low, ci_high}, meta: the
+    fingerprint columns, ``fingerprint``, ``fake``, ``checkpoint``, ``epoch``, ``run_id``, ``timestamp``).
+    UserError (naming ``where``) when no row is left, or when no evaluation of the selected checkpoint
+    satisfies ``expect`` (naming what differs).
     """
     df = results
     if run is not None:
@@ -269,16 +362,56 @@ def select_evaluation(
         what = " and ".join(f"{k} {v!r}" for k, v in (("run", run), ("fake", fake)) if v is not None)
         raise UserError(f"{where} has no rows" + (f" for {what}" if what else ""))
     df = df.assign(_order=range(len(df))).sort_values(["timestamp", "_order"], kind="stable")
-    last = df.iloc[-1]
-    rows = df[(df["fake"] == last["fake"]) & (df["fingerprint"] == last["fingerprint"])]
-    rows = rows.drop_duplicates("metric", keep="last")
+    scope = df[df["fake"] == df.iloc[-1]["fake"]]  # one checkpoint: the latest evaluated
+    if expect:
+        ok = matches_expectation(scope, expect)
+        if not ok.any():
+            raise UserError(_no_match(df, scope, expect, where))
+        scope = scope[ok]
+    pick = scope.iloc[-1]
+    rows = scope[scope["fingerprint"] == pick["fingerprint"]].drop_duplicates("metric", keep="last")
     values = {
         str(r["metric"]): {k: float(r[k]) for k in ("value", "std", "ci_low", "ci_high")}
         for _, r in rows.iterrows()
     }
-    meta_cols = [*COMPARED_META, "fingerprint", "fake", "checkpoint", "epoch", "run_id"]
-    meta = {c: (None if pd.isna(last[c]) else last[c]) for c in meta_cols}
+    meta_cols = [*COMPARED_META, "fingerprint", "fake", "checkpoint", "epoch", "run_id", "timestamp"]
+    meta = {c: _plain(pick[c]) for c in meta_cols}
     return values, meta
+
+
+def _plain(v: Any) -> Any:
+    """A table cell as a plain Python value (None for missing; numpy scalars unwrapped)."""
+    if v is None or pd.isna(v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _expect_text(expect: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in expect.items())
+
+
+def _no_match(df: pd.DataFrame, scope: pd.DataFrame, expect: Mapping[str, Any], where: str) -> str:
+    """The refusal message: the selected checkpoint's latest evaluation and what differs in it."""
+    latest = scope.iloc[-1]
+    n_evals = scope[["fingerprint", "timestamp"]].drop_duplicates().shape[0]
+    diffs = expectation_differences({k: latest[k] for k in expect}, expect)
+    msg = (
+        f"{where}: no evaluation of {latest['fake']} (run {latest['run_id'] or '(none)'}) matches the "
+        f"gate's [evaluation] ({_expect_text(expect)}); its latest ({latest['timestamp']}) differs: "
+        + "; ".join(diffs)
+    )
+    if n_evals > 1:
+        msg += f" ({n_evals - 1} earlier evaluation(s) of it do not match either)"
+    others = df[matches_expectation(df, expect)]
+    if not others.empty:
+        o = others.iloc[-1]
+        msg += (
+            f". The latest matching evaluation there is of {o['fake']} (run {o['run_id'] or '(none)'}, "
+            f"{o['timestamp']}); select it by run or checkpoint"
+        )
+    else:
+        msg += ". Evaluate it as [evaluation] declares, or use a gate file calibrated for its evaluation"
+    return msg
 
 
 @dataclass(frozen=True)
@@ -291,9 +424,12 @@ class Baseline:
     source: str
 
 
-def load_baseline(spec: Path | str, *, select: Mapping[str, Any] | None = None) -> Baseline:
+def load_baseline(
+    spec: Path | str, *, select: Mapping[str, Any] | None = None, expect: Mapping[str, Any] | None = None
+) -> Baseline:
     """Load a baseline from a JSON file or from a results table (.csv/.parquet; ``select`` filters rows by
-    column = value, then the latest evaluation among them counts)."""
+    column = value, then ``select_evaluation`` picks the evaluation, with ``expect`` as the gate's
+    ``[evaluation]``)."""
     path = Path(spec)
     if not path.is_file():
         raise UserError(f"baseline {path} does not exist; expected a baseline JSON file or a results table")
@@ -305,7 +441,9 @@ def load_baseline(spec: Path | str, *, select: Mapping[str, Any] | None = None) 
                     f"baseline select key {col!r} is not a results column ({', '.join(df.columns)})"
                 )
             df = df[df[col].astype(str) == str(want)]
-        values, meta = select_evaluation(df, where=f"baseline {path} (select {dict(select or {})})")
+        values, meta = select_evaluation(
+            df, where=f"baseline {path} (select {dict(select or {})})", expect=expect
+        )
         return Baseline(values, meta, str(path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -469,6 +607,26 @@ def evaluate_gates(
     return results
 
 
+@dataclass(frozen=True)
+class GateRun:
+    """The outcome of ``run_gates``: the verdicts and which evaluation they are about.
+
+    ``gated``: the gated evaluation's meta (``select_evaluation``; keys include ``GATED_FIELDS``);
+    ``values``: its metric values (metric -> {value, std, ci_low, ci_high}, e.g. for ``save_baseline``);
+    ``notes``: warnings to show with the verdicts (an unconstrained gate file).
+    """
+
+    results: tuple[GateResult, ...]
+    gated: Mapping[str, Any]
+    values: Mapping[str, Mapping[str, float]]
+    notes: tuple[str, ...] = ()
+    baseline: Baseline | None = None
+
+    @property
+    def passed(self) -> bool:
+        return gates_passed(self.results)
+
+
 def run_gates(
     config: GateConfig,
     results: pd.DataFrame,
@@ -476,27 +634,80 @@ def run_gates(
     run: str | None = None,
     fake: str | None = None,
     baseline: Baseline | None = None,
-) -> list[GateResult]:
-    """Gate the latest evaluation in ``results`` (filtered by ``run``/``fake``): load the config's baseline
-    (unless one is given), refuse with a UserError when its fingerprint differs, evaluate the gates."""
-    current, meta = select_evaluation(results, run=run, fake=fake)
+) -> GateRun:
+    """Gate one evaluation in ``results``: select it (``select_evaluation`` with ``run``/``fake`` and the
+    config's ``[evaluation]``), load the config's baseline (unless one is given; a results-table baseline is
+    selected the same way), refuse with a UserError when the baseline's fingerprint differs, evaluate the
+    gates. A config that does not declare extractor, protocol and n_fake adds a note saying so."""
+    current, meta = select_evaluation(results, run=run, fake=fake, expect=config.expect)
     if baseline is None and config.regression and config.baseline is not None:
         if Path(config.baseline).is_file() or config.if_missing == "error":
-            baseline = load_baseline(config.baseline, select=config.select)
+            baseline = load_baseline(config.baseline, select=config.select, expect=config.expect)
     if baseline is not None:
         diffs = baseline_differences(meta, baseline.meta)
         if diffs:
             raise UserError(
                 f"baseline {baseline.source} is not comparable with the current results: " + "; ".join(diffs)
             )
-    return evaluate_gates(current, config, baseline)
+    notes: list[str] = []
+    loose = config.unconstrained()
+    if loose:
+        what = "declares no [evaluation]" if not config.expect else f"[evaluation] omits {', '.join(loose)}"
+        has = ", ".join(f"{k} {meta.get(k)}" for k in loose)
+        notes.append(
+            f"gate config {config.path.as_posix()} {what}, so the gated evaluation was not checked against "
+            f"what the thresholds were calibrated on (it has {has}); declare {', '.join(loose)} under "
+            "[evaluation] to refuse other rows"
+        )
+    outcome = evaluate_gates(current, config, baseline)
+    return GateRun(tuple(outcome), meta, current, tuple(notes), baseline)
 
 
 # ------------------------------------------------------------------------------------------- outputs
 
+Outcome = GateRun | Sequence[GateResult]
 
-def gates_passed(results: Sequence[GateResult]) -> bool:
-    return all(r.passed for r in results)
+
+def _unpack(outcome: Outcome) -> tuple[Sequence[GateResult], Mapping[str, Any] | None, tuple[str, ...]]:
+    if isinstance(outcome, GateRun):
+        return outcome.results, outcome.gated, outcome.notes
+    return outcome, None, ()
+
+
+def gated_fields(gated: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, value) pairs naming the gated evaluation, in ``GATED_FIELDS`` order; ``fake`` only when it is
+    not a checkpoint, empty values left out."""
+    out = []
+    for k in GATED_FIELDS:
+        v = gated.get(k)
+        if k == "fake" and gated.get("checkpoint"):
+            continue
+        if v is None or v == "":
+            continue
+        out.append((k, str(v)))
+    return out
+
+
+def describe_gated(gated: Mapping[str, Any]) -> str:
+    """One line naming the gated evaluation, e.g. ``run demo, checkpoint runs/demo/ckpt_epoch_005.pt (epoch
+    5): mnist-lenet, protocol lenet-28, n_fake 10000 vs mnist, fp32, seed 0, fingerprint acc2873ac7ae28c5,
+    evaluated 2025-01-01T00:00:00+00:00``."""
+    g = dict(gated_fields(gated))
+    what = f"checkpoint {g['checkpoint']}" if "checkpoint" in g else f"fake {g.get('fake', '?')}"
+    head = f"run {g.get('run_id', '(none)')}, {what}" + (f" (epoch {g['epoch']})" if "epoch" in g else "")
+    body = [
+        f"extractor {g.get('extractor', '?')}",
+        f"protocol {g.get('protocol', '?')}",
+        f"n_fake {g.get('n_fake', '?')} vs {g.get('real', '?')}",
+    ]
+    body += [f"{k} {g[k]}" for k in ("precision", "seed", "fingerprint") if k in g]
+    if "timestamp" in g:
+        body.append(f"evaluated {g['timestamp']}")
+    return f"{head}: " + ", ".join(body)
+
+
+def gates_passed(results: Outcome) -> bool:
+    return all(r.passed for r in _unpack(results)[0])
 
 
 def _summary_line(results: Sequence[GateResult]) -> str:
@@ -507,12 +718,14 @@ def _summary_line(results: Sequence[GateResult]) -> str:
     return f"gates {verdict}: {n_pass} passed, {n_fail} failed, {n_skip} skipped"
 
 
-def raise_if_failed(results: Sequence[GateResult]) -> None:
-    """Raise GateFailed (exit code 1) naming the failed gates, when any failed."""
-    failed = [r for r in results if not r.passed]
+def raise_if_failed(results: Outcome) -> None:
+    """Raise GateFailed (exit code 1) naming the failed gates (and the gated evaluation), when any failed."""
+    verdicts, gated, _ = _unpack(results)
+    failed = [r for r in verdicts if not r.passed]
     if failed:
+        about = f" ({describe_gated(gated)})" if gated else ""
         raise GateFailed(
-            f"{len(failed)} of {len(results)} gates failed: " + "; ".join(r.message for r in failed)
+            f"{len(failed)} of {len(verdicts)} gates failed{about}: " + "; ".join(r.message for r in failed)
         )
 
 
@@ -523,49 +736,83 @@ def _rows(results: Sequence[GateResult]) -> list[list[str]]:
 _HEADERS = ["status", "metric", "rule", "threshold", "value", "message"]
 
 
-def gate_table(results: Sequence[GateResult]) -> str:
-    """A plain-text table of the verdicts with a summary line (for the terminal)."""
+def gate_table(results: Outcome) -> str:
+    """A plain-text table of the verdicts for the terminal: a ``gated:`` line naming the evaluation (with a
+    ``GateRun``), the table, a summary line. Notes (warnings) are not included: print them to stderr."""
     from tabulate import tabulate
 
+    verdicts, gated, _ = _unpack(results)
+    head = f"gated: {describe_gated(gated)}\n" if gated else ""
     return (
-        tabulate(_rows(results), headers=_HEADERS, tablefmt="simple", disable_numparse=True)
+        head
+        + tabulate(_rows(verdicts), headers=_HEADERS, tablefmt="simple", disable_numparse=True)
         + "\n"
-        + _summary_line(results)
+        + _summary_line(verdicts)
     )
 
 
-def gates_markdown(results: Sequence[GateResult]) -> str:
-    """The verdicts as a GitHub Markdown table, preceded by a bold summary line."""
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def gates_markdown(results: Outcome) -> str:
+    """The verdicts as GitHub Markdown: a bold summary line, the gated evaluation (a one-row table of
+    ``GATED_FIELDS``, with a ``GateRun``), its notes as a warning block, then the verdict table."""
     from tabulate import tabulate
 
+    verdicts, gated, notes = _unpack(results)
     icon = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "SKIP": "⏭️ SKIP"}
-    rows = [[icon[r[0]], *r[1:5], r[5].replace("|", "\\|")] for r in _rows(results)]
-    head = _summary_line(results)
-    return (
-        f"**{head[0].upper()}{head[1:]}**\n\n"
-        + tabulate(rows, headers=_HEADERS, tablefmt="github", disable_numparse=True)
-        + "\n"
-    )
+    rows = [[icon[r[0]], *r[1:5], _md(r[5])] for r in _rows(verdicts)]
+    head = _summary_line(verdicts)
+    parts = [f"**{head[0].upper()}{head[1:]}**\n"]
+    if gated:
+        fields_ = gated_fields(gated)
+        parts.append("Gated evaluation:\n")
+        parts.append(
+            tabulate(
+                [[f"`{_md(v)}`" for _, v in fields_]],
+                headers=[k for k, _ in fields_],
+                tablefmt="github",
+                disable_numparse=True,
+            )
+            + "\n"
+        )
+    if notes:
+        parts.append("> [!WARNING]\n" + "\n".join(f"> {_md(n)}" for n in notes) + "\n")
+    parts.append(tabulate(rows, headers=_HEADERS, tablefmt="github", disable_numparse=True) + "\n")
+    return "\n".join(parts)
 
 
-def write_junit(results: Sequence[GateResult], path: Path | str, *, suite: str = "gan-eval gates") -> Path:
-    """Write JUnit XML: one ``testcase`` per gate, ``failure`` / ``skipped`` elements with the messages."""
+def write_junit(results: Outcome, path: Path | str, *, suite: str = "gan-eval gates") -> Path:
+    """Write JUnit XML: one ``testcase`` per gate (``failure`` / ``skipped`` elements with the messages).
+
+    With a ``GateRun`` the testsuite carries ``<properties>`` naming the gated evaluation (``GATED_FIELDS``,
+    plus ``warning`` for each note) and a ``system-out`` line describing it; each failure's text names it
+    too, so a CI test view shows what was gated."""
     import xml.etree.ElementTree as ET
 
+    verdicts, gated, notes = _unpack(results)
+    about = describe_gated(gated) if gated else ""
     root = ET.Element("testsuites")
     ts = ET.SubElement(
         root,
         "testsuite",
         {
             "name": suite,
-            "tests": str(len(results)),
-            "failures": str(sum(not r.passed for r in results)),
+            "tests": str(len(verdicts)),
+            "failures": str(sum(not r.passed for r in verdicts)),
             "errors": "0",
-            "skipped": str(sum(r.skipped for r in results)),
+            "skipped": str(sum(r.skipped for r in verdicts)),
             "time": "0",
         },
     )
-    for r in results:
+    if gated:
+        props = ET.SubElement(ts, "properties")
+        for k, v in gated_fields(gated):
+            ET.SubElement(props, "property", {"name": k, "value": v})
+        for n in notes:
+            ET.SubElement(props, "property", {"name": "warning", "value": n})
+    for r in verdicts:
         tc = ET.SubElement(
             ts, "testcase", {"classname": "gan_eval.gates", "name": f"{r.metric} {r.rule}", "time": "0"}
         )
@@ -573,9 +820,14 @@ def write_junit(results: Sequence[GateResult], path: Path | str, *, suite: str =
             ET.SubElement(tc, "skipped", {"message": r.message})
         elif not r.passed:
             fail = ET.SubElement(tc, "failure", {"message": r.message, "type": "GateFailed"})
-            fail.text = f"threshold {_fmt(r.threshold)}, value {_fmt(r.value)}: {r.message}"
+            fail.text = f"threshold {_fmt(r.threshold)}, value {_fmt(r.value)}: {r.message}" + (
+                f"\ngated: {about}" if about else ""
+            )
         else:
             ET.SubElement(tc, "system-out").text = r.message
+    if gated:
+        lines = [f"gated: {about}", *(f"warning: {n}" for n in notes)]
+        ET.SubElement(ts, "system-out").text = "\n".join(lines)
     tree = ET.ElementTree(root)
     ET.indent(tree)
     return atomic_write(
@@ -583,8 +835,9 @@ def write_junit(results: Sequence[GateResult], path: Path | str, *, suite: str =
     )
 
 
-def append_github_summary(results: Sequence[GateResult], *, title: str = "gan-eval quality gates") -> bool:
-    """Append the Markdown verdicts to ``$GITHUB_STEP_SUMMARY`` when it is set; returns whether it wrote."""
+def append_github_summary(results: Outcome, *, title: str = "gan-eval quality gates") -> bool:
+    """Append the Markdown verdicts (``gates_markdown``) to ``$GITHUB_STEP_SUMMARY`` when it is set; returns
+    whether it wrote."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return False

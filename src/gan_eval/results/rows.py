@@ -101,7 +101,10 @@ def checkpoint_info(spec: str) -> dict[str, Any]:
 def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> pd.DataFrame:
     """The results-table rows (one per metric value) of one evaluation; ``cfg`` is the evaluation's config
     (its real/fake specs as the user wrote them, precision, seed). Checkpoint, epoch and step come from
-    ``res.source_info``."""
+    ``res.source_info``. ``run_id`` "" means the default, :func:`gan_eval.results.run_id.default_run_id` of
+    ``cfg.fake`` (the ``runs/NAME`` folder of a checkpoint, else its name)."""
+    from gan_eval.results.run_id import default_run_id
+
     fp = res.fingerprint
     frames = []
     # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features)
@@ -117,7 +120,7 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> pd.Dat
             "precision": cfg.precision,
             "seed": cfg.seed,
             "device": fp["device"],
-            "run_id": run_id,
+            "run_id": run_id or default_run_id(cfg.fake),
             "duration_s": res.duration_s,
             # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
             "fingerprint": fp["fingerprint"],
