@@ -674,7 +674,7 @@ def gate_cmd(
 
     Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
     """
-    from gan_eval.reporting import gates
+    from gan_eval import reporting as gates
 
     cfg = gates.load_gate_config(config)
     if (results is None) == (opts["fake"] is None):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gan_eval.cli import app
-from gan_eval.reporting.gates import load_baseline
+from gan_eval.reporting import load_baseline
 from gan_eval.results.table import append_results
 
 EXPECT = '[evaluation]\nextractor = "mnist-lenet"\nprotocol = "native"\nn_fake = 1000\n'

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gan_eval.errors import GateFailed, UserError
-from gan_eval.reporting.gates import (
+from gan_eval.reporting import (
     Baseline,
     append_github_summary,
     evaluate_gates,
@@ -100,7 +100,7 @@ def test_regression_without_baseline_is_skipped(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[absolute\nfid = 1", "not valid TOML"),
+        ("[absolute\nfid = 1", "not a readable TOML"),
         ("[absolute]\nfrechet = { max = 3 }\n", "frechet"),
         ("[absolute]\nfid = {}\n", "no threshold"),
         ("[absolute]\nfid = { maximum = 3 }\n", "unknown key"),

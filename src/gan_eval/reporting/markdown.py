@@ -33,15 +33,12 @@ import pandas as pd
 from gan_eval.cache import atomic_write, atomic_write_bytes
 from gan_eval.errors import UserError
 from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
-from gan_eval.reporting.gates import (
-    COMPARED_META,
-    gates_markdown,
-    load_gate_config,
-    metric_direction,
-    run_gates,
-)
+from gan_eval.reporting.gate_config import load_gate_config, metric_direction
+from gan_eval.reporting.gate_output import gates_markdown
+from gan_eval.reporting.gates import run_gates
 from gan_eval.reporting.plots import plot_class_histogram, plot_metric_vs_epoch
 from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, group_of
+from gan_eval.results.query import COMPARED_META
 from gan_eval.results.table import check_comparable
 
 _ARROW = {True: " ↑", False: " ↓", None: ""}
