@@ -416,6 +416,7 @@ def _run_eval(
         "fingerprint": res.fingerprint,
         "duration_s": round(res.duration_s, 3),
         "diagnostics": res.diagnostics,
+        "class_counts": None if res.class_counts is None else res.class_counts.tolist(),
     }
     rows = [
         {
@@ -436,6 +437,11 @@ def _run_eval(
             f"({res.duration_s:.1f} s"
             f"{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
         )
+        if res.class_counts is not None and fp["extractor"].endswith("-lenet") and res.class_counts.sum():
+            from gan_eval.reporting.class_balance import class_balance_text
+
+            text = class_balance_text(res.class_counts).replace("**", "")
+            print(f"classes ({fp['extractor']} argmax): {text}")
 
 
 def _eval_command(name: str, help_text: str, example: str, metric: str | None) -> None:
