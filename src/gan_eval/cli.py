@@ -15,23 +15,43 @@ import typer
 from typer.core import TyperGroup
 
 from gan_eval import __version__
-from gan_eval.errors import GateFailed, UserError
+from gan_eval.errors import GateFailed, UserError, debug_enabled, one_line
+
+# click's usage errors (a bad option value, a missing option), as vendored by typer: found through its public
+# BadParameter rather than a private module path
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
 class _Group(TyperGroup):
-    """Turns errors a user can cause into one line on stderr and exit code 2 (a failed gate: 1)."""
+    """Turns errors a user can cause into one line on stderr and exit code 2 (a failed gate: 1).
+
+    ``--debug`` or ``GAN_EVAL_DEBUG=1`` prints the traceback (with its cause) before that line.
+    """
 
     def invoke(self, ctx: Any) -> Any:
         import warnings
 
-        def one_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
-            typer.echo(f"gan-eval: warning: {message}", err=True)
+        def warn_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+            typer.echo(f"gan-eval: warning: {one_line(message)}", err=True)
 
-        previous, warnings.showwarning = warnings.showwarning, one_line  # one line each, no source excerpt
+        previous, warnings.showwarning = warnings.showwarning, warn_line  # one line each, no source excerpt
         try:
             return super().invoke(ctx)
         except UserError as e:
-            typer.echo(f"gan-eval: error: {e}", err=True)
+            if debug_enabled() or ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exception(e, file=sys.stderr)
+            typer.echo(f"gan-eval: error: {one_line(e)}", err=True)
+            raise typer.Exit(2) from None
+        except _UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `gan-eval weights`: the help, as typer shows it
+                raise
+            usage_ctx = getattr(e, "ctx", None)
+            hint = f" (see `{usage_ctx.command_path} --help`)" if usage_ctx is not None else ""
+            typer.echo(
+                f"gan-eval: error: {one_line(getattr(e, 'format_message', e.__str__)())}{hint}", err=True
+            )
             raise typer.Exit(2) from None
         except GateFailed as e:
             typer.echo(f"gan-eval: {e}", err=True)
@@ -179,6 +199,10 @@ def _fmt(v: Any) -> str:
 def _run_eval(cfg: Any, *, results: Path, run_id: str, no_save: bool, as_json: bool):
     from gan_eval.pipeline import evaluate, result_rows
 
+    if not no_save:  # before minutes of work: a results file that cannot take the rows fails now
+        from gan_eval.results.table import check_results_target
+
+        check_results_target(results)
     res = evaluate(config=cfg)
     from gan_eval.distributed import is_main
 
@@ -357,7 +381,10 @@ def stats_cmd(
 
     Example: `gan-eval stats mnist:test -o mnist_test_inception.npz`
     """
+    from gan_eval.cache import check_output_target
     from gan_eval.pipeline import compute_stats_file
+
+    check_output_target(out, "-o", allow_dir=True)  # before minutes of work
 
     info = compute_stats_file(
         source,
@@ -401,6 +428,11 @@ def compare_cmd(
     Example: `gan-eval compare runs/mlp/ckpt_*.pt --real mnist --metrics fid,kid`
     """
     from gan_eval.pipeline import compare_checkpoints
+
+    if not no_save:
+        from gan_eval.results.table import check_results_target
+
+        check_results_target(results)
 
     table = compare_checkpoints(
         checkpoints,
@@ -561,6 +593,9 @@ def train_cmd(
     hook = None
     if eval_every:
         from gan_eval.pipeline import training_eval_hook
+        from gan_eval.results.table import check_results_target
+
+        check_results_target(results)
 
         real = "fashion-mnist" if dataset == "fashion-mnist" else "mnist"
         hook = training_eval_hook(
@@ -608,7 +643,10 @@ def sample_cmd(
 
     Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 64 -o grid.png`
     """
+    from gan_eval.cache import check_output_target
     from gan_eval.data.checkpoints import sample_grid
+
+    check_output_target(out, "-o")
 
     print(
         sample_grid(
@@ -685,24 +723,17 @@ def weights_export(
 # ----------------------------------------------------------------------------- cache
 @cache_app.command("ls")
 def cache_ls(as_json: JsonOpt = False) -> None:
-    """List the cache: datasets, weights and statistics with sizes.
+    """List the cache: datasets, weights and statistics with sizes, and temporary files of interrupted writes.
 
     Example: `gan-eval cache ls`
     """
-    from gan_eval.cache import cache_root
+    from gan_eval.cache import cache_listing, cache_root
 
-    root = cache_root()
-    rows = []
-    for kind in ("datasets", "weights", "stats"):
-        folder = root / kind
-        for p in sorted(folder.glob("*")) if folder.is_dir() else []:
-            if p.name.endswith(".sha256") or p.name.startswith("."):
-                continue
-            rows.append({"kind": kind, "file": p.name, "size_mb": round(p.stat().st_size / 1e6, 2)})
+    rows = cache_listing()
     if as_json:
-        _emit({"root": str(root), "files": rows}, True)
+        _emit({"root": str(cache_root()), "files": rows}, True)
     else:
-        print(f"cache root: {root}  (set $GAN_EVAL_CACHE to move it)")
+        print(f"cache root: {cache_root()}  (set $GAN_EVAL_CACHE to move it)")
         _emit(None, False, rows)
 
 
@@ -711,22 +742,19 @@ def cache_clear(
     kind: Annotated[str, typer.Argument(help="stats, weights, datasets or all.")] = "stats",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Remove cached files of one kind (default: statistics).
+    """Remove cached files of one kind (default: statistics), and stale temporary files of every kind.
 
     Example: `gan-eval cache clear stats --yes`
     """
-    import shutil
-
-    from gan_eval.cache import SUBFOLDERS, cache_root
+    from gan_eval.cache import SUBFOLDERS, cache_root, clear_cache
 
     kinds = SUBFOLDERS if kind == "all" else (kind,)
     if any(k not in SUBFOLDERS for k in kinds):
         raise UserError(f"cache clear {kind}: expected one of {', '.join(SUBFOLDERS)} or all")
     if not yes and not typer.confirm(f"remove {', '.join(kinds)} under {cache_root()}?"):
         raise typer.Exit(1)
-    for k in kinds:
-        shutil.rmtree(cache_root() / k, ignore_errors=True)
-        print(f"removed {cache_root() / k}")
+    for path in clear_cache(kinds):
+        print(f"removed {path}")
 
 
 # ----------------------------------------------------------------------------- classifier
@@ -766,11 +794,15 @@ def classifier_train(
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, print the traceback too (or GAN_EVAL_DEBUG=1).")
+    ] = False,
 ) -> None:
     """Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.
 
     Example: `gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt`
     """
+    # --debug is read by _Group.invoke from the parsed options (ctx.params), so no global state is set
     if version:
         print(f"gan-eval {__version__}")
         raise typer.Exit(0)

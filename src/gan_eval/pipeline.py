@@ -528,7 +528,7 @@ def evaluate(
         device=str(device),
         use_ema=cfg.use_ema,
         z_dim=cfg.z_dim,
-        batch_size=cfg.batch_size or 500,
+        limit_option="--fake-limit",
     )
     ext = extractor_module if extractor_module is not None else build_for(cfg, device)
     if need_logits and ext.num_classes is None:
@@ -565,6 +565,7 @@ def evaluate(
             limit=cfg.real_limit,
             seed=cfg.seed,
             value_range=cfg.value_range,
+            limit_option="--real-limit",
         )
         real_ex = real_statistics(
             rsrc,

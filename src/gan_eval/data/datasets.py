@@ -164,7 +164,7 @@ def _save_cache(info: DatasetInfo, split: str, images: np.ndarray, labels: np.nd
         with open(tmp, "wb") as f:
             np.savez(f, images=images, labels=labels.astype(np.uint8))
 
-    cache.atomic_write(_cache_path(info, split), write)
+    cache.cache_write(_cache_path(info, split), write)  # skipped (one warning) when the cache is read-only
 
 
 def _load_cache(info: DatasetInfo, split: str) -> tuple[np.ndarray, np.ndarray] | None:

