@@ -476,9 +476,11 @@ def report_cmd(
     """
     import tempfile
 
+    from gan_eval.cache import check_output_target
     from gan_eval.reporting import write_report
     from gan_eval.results import load_results
 
+    check_output_target(out, "-o")
     df = load_results(results)
     if run is not None and not (df["run_id"] == run).any():
         raise UserError(f"{results}: no rows with run_id {run!r}")
