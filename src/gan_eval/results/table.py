@@ -432,7 +432,10 @@ def _check_csv_header(path: Path) -> None:
         raise UserError(
             f"results file {path} is not UTF-8 text (byte {e.start}); it is not a gan-eval results table"
         ) from None
-    header = next(csv.reader(io.StringIO(line)), [])
+    try:
+        header = next(csv.reader(io.StringIO(line)), [])
+    except csv.Error:  # e.g. a stray carriage return: not our header either way
+        header = [line]
     if header != list(COLUMNS):
         found = ", ".join(header)
         found = found[:200] + "..." if len(found) > 200 else found
