@@ -218,6 +218,7 @@ def _output_error(path: Path, e: OSError) -> OutputError:
     why = {
         errno.EISDIR: "it is a folder",
         errno.ENOTDIR: "a part of its path is a file, not a folder",
+        errno.EEXIST: "a part of its path is a file, not a folder",  # mkdir of a folder that is a file
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
     }.get(e.errno or 0, e.strerror or str(e))
