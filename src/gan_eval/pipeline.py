@@ -477,11 +477,13 @@ def build_for(cfg: EvalConfig, device: torch.device) -> Extractor:
         torch.backends.cudnn.benchmark = True
     ext = build_extractor(cfg.extractor, **options).to(device).eval()
     if cfg.compile:  # one static batch shape (extract pads the last batch)
-        from gan_eval.cache import cache_dir
+        from gan_eval.cache import cache_dir, writable
 
         # inductor's compiled kernels go to gan-eval's cache (kept across reboots, unlike its /tmp default),
-        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
+        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins;
+        # a read-only cache leaves inductor its own default
+        if writable("compiled"):
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
         ext = torch.compile(ext, dynamic=False)  # type: ignore[assignment]
     return ext
 
