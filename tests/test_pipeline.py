@@ -131,3 +131,34 @@ def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
         again = evaluate(real=real, fake=fake, metrics=["fid"], extractor="dummy", progress=False)
     assert again.diagnostics["real_from_cache"] is False
     assert again.values["fid"] == pytest.approx(reference.values["fid"], rel=1e-9)
+
+
+def test_compact_statistics_are_accepted_as_real(sets, tmp_cache, tmp_path):
+    """Issue 15 item 6: ``gan-eval stats --compact`` files (and the shipped ones) were refused as --real
+    ("no image array found"). The compact file stores sigma as float32, so FID moves a little; the bound:
+    sqrt(FID) is the W2 distance of the Gaussians, a metric, so |sqrt(FID_compact) - sqrt(FID_full)| <=
+    W2(N(mu, S), N(mu, S')) <= ||S^1/2 - S'^1/2||_F <= sqrt(||S - S'||_trace) (Powers-Stormer), with S - S'
+    read from the two files; plus 1e-9 relative for float64 rounding."""
+    from gan_eval.data.spec import is_stats_file
+    from gan_eval.stats import load_moments
+    from gan_eval.stats.reference import shipped_stats_dir
+
+    real, fake = sets
+    full = compute_stats_file(real, tmp_path / "full.npz", extractor="dummy", progress=False)["path"]
+    compact = compute_stats_file(real, tmp_path / "c.npz", extractor="dummy", compact=True, progress=False)[
+        "path"
+    ]
+    assert is_stats_file(compact)
+    a = evaluate(real=full, fake=fake, metrics=["fid", "is"], extractor="dummy", progress=False)
+    b = evaluate(real=compact, fake=fake, metrics=["fid", "is"], extractor="dummy", progress=False)
+    e = load_moments(full).sigma - load_moments(compact).sigma
+    bound = np.sqrt(np.abs(np.linalg.eigvalsh(e)).sum()) + 1e-9 * np.sqrt(a.values["fid"])
+    assert abs(np.sqrt(b.values["fid"]) - np.sqrt(a.values["fid"])) <= bound
+    assert b.values["is_mean"] == a.values["is_mean"]  # IS reads the fake set only
+    for metric in ("kid", "pr", "dc"):  # the metrics that need real features refuse clearly
+        with pytest.raises(UserError, match="holds no features"):
+            evaluate(real=compact, fake=fake, metrics=[metric], extractor="dummy", progress=False)
+    shipped = sorted(shipped_stats_dir().glob("*.npz"))
+    assert shipped and all(is_stats_file(str(p)) for p in shipped)
+    with pytest.raises(UserError, match="feature dimension 2048 with 16"):  # read as statistics (Inception)
+        evaluate(real=str(shipped[0]), fake=fake, metrics=["fid"], extractor="dummy", progress=False)

@@ -23,30 +23,37 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-try:  # typer >= 0.20 carries its own copy of click
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover - older typer on click
-    from click.exceptions import ClickException  # type: ignore[no-redef]
-
 from gan_eval import __version__
-from gan_eval.errors import GateFailed, UserError
+from gan_eval.errors import GateFailed, UserError, debug_enabled, one_line
+
+# click's exceptions, as vendored by typer, found through its public BadParameter (not a private module path)
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
 
 
 class _Group(TyperGroup):
     """Errors a user can cause become one line on stderr and exit code 2 (a failed gate: 1): ``UserError``
-    from the library and click's usage errors (unknown option, bad value, missing argument)."""
+    from the library and click's usage errors (unknown option, bad value, missing argument).
+
+    ``--debug`` or ``GAN_EVAL_DEBUG=1`` prints the traceback (with its cause) before that line.
+    """
 
     def invoke(self, ctx: Any) -> Any:
         import warnings
 
-        def one_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
-            typer.echo(f"gan-eval: warning: {message}", err=True)
+        def warn_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+            typer.echo(f"gan-eval: warning: {one_line(message)}", err=True)
 
-        previous, warnings.showwarning = warnings.showwarning, one_line  # one line each, no source excerpt
+        previous, warnings.showwarning = warnings.showwarning, warn_line  # one line each, no source excerpt
         try:
             return super().invoke(ctx)
         except UserError as e:
-            typer.echo(f"gan-eval: error: {e}", err=True)
+            if debug_enabled() or ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exception(e, file=sys.stderr)
+            typer.echo(f"gan-eval: error: {one_line(e)}", err=True)
             raise typer.Exit(2) from None
         except GateFailed as e:
             typer.echo(f"gan-eval: {e}", err=True)
@@ -57,13 +64,17 @@ class _Group(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
             rv = super().main(*args, **{**kwargs, "standalone_mode": False})
-        except ClickException as e:
+        except _ClickException as e:
             if not standalone_mode:
                 raise
+            if type(e).__name__ == "NoArgsIsHelpError":  # `gan-eval weights`: the help, as click shows it
+                e.show()  # type: ignore[attr-defined]
+                sys.exit(e.exit_code)  # type: ignore[attr-defined]
             ctx = getattr(e, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            typer.echo(f"gan-eval: error: {e.format_message()}{where}", err=True)
-            sys.exit(e.exit_code)
+            message = one_line(e.format_message())  # type: ignore[attr-defined]
+            typer.echo(f"gan-eval: error: {message}{where}", err=True)
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
         except typer.Abort:
             if not standalone_mode:
                 raise
@@ -104,7 +115,18 @@ def _flag(*names: str, help: str) -> Any:
 
 # ----------------------------------------------------------------------------- shared options
 def _int_opt(*names: str, help: str, min: int | None = None) -> Any:
-    return typer.Option(*names, help=help, min=min)
+    """An integer option; with ``min``, a smaller value is refused at parse time, before any work, in one
+    line that names the option and the value (``--batch-size -3: expected an integer >= 1``)."""
+    if min is None:
+        return typer.Option(*names, help=help)
+    name = max(names, key=len)
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < min:
+            raise UserError(f"{name} {value}: expected an integer >= {min}")
+        return value
+
+    return typer.Option(*names, help=f"{help} [>= {min}]", callback=check)
 
 
 def _extractor_help(default: str, why: str = "") -> str:
@@ -161,7 +183,7 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         10_000,
     ),
     "seed": (
-        Annotated[int, typer.Option("--seed", help="Noise seed of generator sources and subset seed.")],
+        Annotated[int, _int_opt("--seed", help="Noise seed of generator sources and subset seed.", min=0)],
         0,
     ),
     "batch_size": (
@@ -564,8 +586,10 @@ def stats_cmd(
 
     Example: `gan-eval stats mnist:test -o mnist_test_inception.npz`
     """
+    from gan_eval.atomic import check_output_target
     from gan_eval.pipeline import compute_stats_file
 
+    check_output_target(out, "-o", allow_dir=True)  # before minutes of work
     info = compute_stats_file(
         source,
         out,
@@ -606,9 +630,11 @@ def report_cmd(
     """
     import tempfile
 
+    from gan_eval.atomic import check_output_target
     from gan_eval.reporting import write_report
     from gan_eval.results import load_results
 
+    check_output_target(out, "-o")
     df = load_results(results)
     if run is not None and not (df["run_id"] == run).any():
         raise UserError(f"{results}: no rows with run_id {run!r}")
@@ -681,8 +707,12 @@ def gate_cmd(
     Example: `gan-eval gate --config configs/gates/mnist.toml --results reports/results.csv --junit gate.xml`
     """
     from gan_eval import reporting as gates
+    from gan_eval.atomic import check_output_target
 
     cfg = gates.load_gate_config(config)
+    for target, option in ((junit, "--junit"), (save_baseline, "--save-baseline")):
+        if target is not None:
+            check_output_target(target, option)  # before the evaluation and before any verdict is printed
     if (results is None) == (opts["fake"] is None):
         raise UserError("gate needs exactly one of --results TABLE or --fake CHECKPOINT")
     if opts["fake"] is not None and checkpoint is not None:
@@ -737,7 +767,7 @@ def train_cmd(
         Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")] = "auto",
-    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+    seed: Annotated[int | None, _int_opt("--seed", help="Override the config's seed.", min=0)] = None,
     resume: Annotated[bool, _flag("--resume", help="Continue from the last checkpoint in --out.")] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", help="mnist or fashion-mnist.")] = None,
     threads: Annotated[
@@ -762,7 +792,9 @@ def train_cmd(
     hook = None
     if eval_every:
         from gan_eval.pipeline import training_eval_hook
+        from gan_eval.results.store import check_results_target
 
+        check_results_target(results)
         real = "fashion-mnist" if dataset == "fashion-mnist" else "mnist"
         hook = training_eval_hook(
             real=real,
@@ -803,7 +835,7 @@ def sample_cmd(
             help="DIR/ (numbered PNGs), X.npz (uint8 NHWC array 'images'), X.zip (PNGs) or X.png (a grid).",
         ),
     ] = "samples.png",
-    seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
+    seed: Annotated[int, _int_opt("--seed", help="Noise seed.", min=0)] = 0,
     nrow: Annotated[int, _int_opt("--nrow", help="Images per grid row (X.png).", min=1)] = 8,
     z_dim: Annotated[
         int | None, _int_opt("--z-dim", help="Latent size of a TorchScript generator.", min=1)
@@ -821,10 +853,12 @@ def sample_cmd(
 
     Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`)
     """
+    from gan_eval.atomic import check_output_target
     from gan_eval.data.checkpoints import generator_source
     from gan_eval.data.export import export_images, output_kind
 
     output_kind(out)  # a bad -o fails before the generator is loaded
+    check_output_target(out, "-o", allow_dir=out.endswith("/") or Path(out).is_dir())
     source = generator_source(
         checkpoint,
         n=n,
@@ -920,7 +954,7 @@ def weights_export(
 
     import torch
 
-    from gan_eval.cache import sha256_file
+    from gan_eval.atomic import sha256_file
     from gan_eval.features.weights import export_weights
 
     if fmt not in ("pytorch-fid", "torch-fidelity"):
@@ -940,24 +974,17 @@ def weights_export(
 def cache_ls(
     as_json: Annotated[bool, _flag("--json", help="Print one JSON document on stdout.")] = False,
 ) -> None:
-    """List the cache: datasets, weights and statistics with sizes.
+    """List the cache: datasets, weights and statistics with sizes, and temp files of interrupted writes.
 
     Example: `gan-eval cache ls`
     """
-    from gan_eval.cache import cache_root
+    from gan_eval.cache import cache_listing, cache_root
 
-    root = cache_root()
-    rows = []
-    for kind in ("datasets", "weights", "stats"):
-        folder = root / kind
-        for p in sorted(folder.glob("*")) if folder.is_dir() else []:
-            if p.name.endswith(".sha256") or p.name.startswith("."):
-                continue
-            rows.append({"kind": kind, "file": p.name, "size_mb": round(p.stat().st_size / 1e6, 2)})
+    rows = cache_listing()
     if as_json:
-        _emit({"root": str(root), "files": rows}, True)
+        _emit({"root": str(cache_root()), "files": rows}, True)
     else:
-        print(f"cache root: {root}  (set $GAN_EVAL_CACHE to move it)")
+        print(f"cache root: {cache_root()}  (set $GAN_EVAL_CACHE to move it)")
         _emit(None, False, rows)
 
 
@@ -966,22 +993,19 @@ def cache_clear(
     kind: Annotated[str, typer.Argument(help="stats, weights, datasets or all.")] = "stats",
     yes: Annotated[bool, _flag("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Remove cached files of one kind (default: statistics).
+    """Remove cached files of one kind (default: statistics), and stale temporary files of every kind.
 
     Example: `gan-eval cache clear stats --yes`
     """
-    import shutil
-
-    from gan_eval.cache import SUBFOLDERS, cache_root
+    from gan_eval.cache import SUBFOLDERS, cache_root, clear_cache
 
     kinds = SUBFOLDERS if kind == "all" else (kind,)
     if any(k not in SUBFOLDERS for k in kinds):
         raise UserError(f"cache clear {kind}: expected one of {', '.join(SUBFOLDERS)} or all")
     if not yes and not typer.confirm(f"remove {', '.join(kinds)} under {cache_root()}?"):
         raise typer.Exit(1)
-    for k in kinds:
-        shutil.rmtree(cache_root() / k, ignore_errors=True)
-        print(f"removed {cache_root() / k}")
+    for path in clear_cache(kinds):
+        print(f"removed {path}")
 
 
 # ----------------------------------------------------------------------------- classifier
@@ -990,7 +1014,7 @@ def classifier_train(
     dataset: Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")] = "mnist",
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write.")] = Path("mnist_lenet.pt"),
     epochs: Annotated[int, _int_opt("--epochs", help="Training epochs (shipped recipe: 12).", min=1)] = 12,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation and shuffling.")] = 0,
+    seed: Annotated[int, _int_opt("--seed", help="Seed of the initialisation and shuffling.", min=0)] = 0,
     batch_size: Annotated[int, _int_opt("--batch-size", help="Images per step.", min=1)] = 128,
     threads: Annotated[int, _int_opt("--threads", help="CPU threads (the shipped files used 1).", min=1)] = 1,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")] = "cpu",
@@ -1021,11 +1045,15 @@ def classifier_train(
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, _flag("--version", help="Print the version and exit.")] = False,
+    debug: Annotated[
+        bool, _flag("--debug", help="On an error, print the traceback too (or GAN_EVAL_DEBUG=1).")
+    ] = False,
 ) -> None:
     """Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.
 
     Example: `gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt`
     """
+    # --debug is read by _Group.invoke from the parsed options (ctx.params), so no global state is set
     if version:
         print(f"gan-eval {__version__}")
         raise typer.Exit(0)

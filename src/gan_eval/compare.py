@@ -50,6 +50,10 @@ def compare_checkpoints(
 
     if not checkpoints:
         raise UserError("compare needs at least one checkpoint")
+    if results is not None:
+        from gan_eval.results.store import check_results_target
+
+        check_results_target(results)
     device = resolve_device(config.device)
     for ck in checkpoints:  # every input checked up front: nothing is appended for a doomed run
         open_fake_source(ck, config, device)

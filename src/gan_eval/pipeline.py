@@ -68,11 +68,13 @@ def open_extractor(cfg: EvalConfig, device: torch.device) -> Extractor:
         torch.backends.cudnn.benchmark = True
     ext = build_extractor(cfg.extractor, **options).to(device).eval()
     if cfg.compile:  # one static batch shape (extract pads the last batch)
-        from gan_eval.cache import cache_dir
+        from gan_eval.cache import cache_dir, writable
 
         # inductor's compiled kernels go to gan-eval's cache (kept across reboots, unlike its /tmp default),
-        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
+        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins;
+        # a read-only cache leaves inductor its own default
+        if writable("compiled"):
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
         ext = torch.compile(ext, dynamic=False)  # type: ignore[assignment]
     return ext
 
@@ -90,7 +92,7 @@ def open_fake_source(spec: str, cfg: EvalConfig, device: torch.device) -> Source
         device=str(device),
         use_ema=cfg.use_ema,
         z_dim=cfg.z_dim,
-        batch_size=cfg.batch_size or 500,
+        limit_option="--fake-limit",
     )
 
 
@@ -112,7 +114,7 @@ def real_side(
     specs = specs if specs is not None else [get_metric(m) for m in cfg.metrics]
     need_features = any("features" in s.needs for s in specs if s.needs_real)
     if is_stats_file(cfg.real):
-        from gan_eval.cache import sha256_file
+        from gan_eval.atomic import sha256_file
 
         if need_features:
             raise UserError(
@@ -138,7 +140,12 @@ def real_side(
 def _real_source(cfg: EvalConfig) -> Source:
     assert cfg.real is not None
     return parse_source(
-        cfg.real, data_root=cfg.data_root, limit=cfg.real_limit, seed=cfg.seed, value_range=cfg.value_range
+        cfg.real,
+        data_root=cfg.data_root,
+        limit=cfg.real_limit,
+        seed=cfg.seed,
+        value_range=cfg.value_range,
+        limit_option="--real-limit",
     )
 
 
@@ -188,6 +195,10 @@ def evaluate(
             f"no real set: {names} compare the generated images with real ones; give --real (or REAL FAKE "
             "as two paths); only is needs none"
         )
+    if results is not None:
+        from gan_eval.results.store import check_results_target
+
+        check_results_target(Path(results))  # before minutes of work: a table that cannot take rows fails
     # inputs first, cheapest first: a broken checkpoint or real spec fails before minutes are spent
     fsrc = fake_source if fake_source is not None else open_fake_source(cfg.fake, cfg, device)
     if need_real and real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):

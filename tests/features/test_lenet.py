@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_eval.cache import sha256_file
+from gan_eval.atomic import sha256_file
 from gan_eval.data.datasets import load_arrays
 from gan_eval.errors import UserError
 from gan_eval.features import lenet, lenet_train

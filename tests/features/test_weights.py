@@ -82,7 +82,7 @@ def test_wrong_bytes_are_never_used_or_cached(tmp_cache, tmp_path, only):
 
 
 def test_cached_file_with_other_bytes_is_removed(tmp_cache, tmp_path, only):
-    from gan_eval.cache import atomic_write_bytes
+    from gan_eval.atomic import atomic_write_bytes
 
     only(_stand_in(tmp_path, b"the real thing"))
     atomic_write_bytes(

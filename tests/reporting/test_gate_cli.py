@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from gan_eval.cli import app
 from gan_eval.reporting import load_baseline
-from gan_eval.results.table import append_results
+from gan_eval.results.store import append_results
 
 EXPECT = '[evaluation]\nextractor = "mnist-lenet"\nprotocol = "native"\nn_fake = 1000\n'
 

@@ -24,7 +24,7 @@ from gan_eval.reporting import (
     select_evaluation,
     write_junit,
 )
-from gan_eval.results.table import append_results
+from gan_eval.results.store import append_results
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
 """The default run_id: the runs/NAME folder of a checkpoint, else its run folder or name; and its hookup in
-the rows every evaluation appends (``pipeline.result_rows``, the CLI's ``--run`` default)."""
+the rows every evaluation appends (``results.rows.result_rows``, the CLI's ``--run`` default)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_eval.cache import sha256_file
+from gan_eval.atomic import sha256_file
 from gan_eval.metrics.fid import fid_from_stats
 from gan_eval.stats import load_moments
 from gan_eval.stats.reference import shipped_stats_dir, stats_key

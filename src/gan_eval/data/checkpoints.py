@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from gan_eval.cache import atomic_write, sha256_file
+from gan_eval.atomic import atomic_write, sha256_file
 from gan_eval.data.base import Source
-from gan_eval.errors import UserError
+from gan_eval.errors import UserError, describe_exception
 
 FORMAT = "gan-eval-gan-checkpoint"
 FORMAT_VERSION = 1
@@ -40,6 +40,9 @@ DEFAULT_RANGE = (-1.0, 1.0)
 RANGE_TOLERANCE = 1e-3
 #: Images drawn when a generator is loaded, to check its output shape, NaNs and range up front.
 PROBE_SAMPLES = 16
+#: Latents are drawn from the seeded ``torch.Generator`` and fed to the generator in chunks of this many,
+#: whatever batch size the extractor uses: the images (and so every metric) do not depend on --batch-size.
+LATENT_CHUNK = 500
 
 
 # ---------------------------------------------------------------- helpers
@@ -101,8 +104,18 @@ class GeneratorSampler:
 
     @torch.no_grad()
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        """float ``[n, C, H, W]``, checked: UserError for a wrong shape, NaN/inf, or values out of range."""
-        out = self.generator(self.latent(n, gen))
+        """float ``[n, C, H, W]``, checked: UserError for a generator that raises, a wrong shape, NaN/inf, or
+        values out of range. The UserError of a generator that raises keeps that exception as its cause
+        (shown with ``--debug``)."""
+        z = self.latent(n, gen)
+        try:
+            out = self.generator(z)
+        except Exception as e:  # noqa: BLE001 - the user's generator failing is bad input, named as such
+            hint = "" if self.identity.startswith("checkpoint:") else "; is --z-dim right?"
+            raise UserError(
+                f"{self.spec}: the generator failed on latents float32 [{n}, {self.z_dim}] "
+                f"({describe_exception(e)}){hint}"
+            ) from e
         if isinstance(out, (tuple, list)):  # some generators return (images, extras)
             out = out[0]
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
@@ -341,10 +354,15 @@ def load_callable_sampler(
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise UserError(f"{spec}: cannot import module {module_name!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - the module's own code failed while importing
+        raise UserError(f"{spec}: importing module {module_name!r} failed ({describe_exception(e)})") from e
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise UserError(f"{spec}: module {module_name!r} has no function {func_name!r}")
-    made = factory()
+    try:
+        made = factory()
+    except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input, named as such
+        raise UserError(f"{spec}: calling {func_name}() failed ({describe_exception(e)})") from e
     found_z = None
     if isinstance(made, tuple) and len(made) == 2:
         made, found_z = made
@@ -376,25 +394,28 @@ def load_callable_sampler(
 class GeneratorSource(Source):
     """``n`` images sampled from a generator, uint8 ``[B, C, H, W]``.
 
-    Latents are drawn in chunks of ``sample_batch`` from a ``torch.Generator`` on the sampler's device seeded
-    with ``seed``, so every call of :meth:`batches` yields the same images (on the same device), whatever
-    ``batch_size`` the consumer asks for.
+    Latents are drawn in chunks of ``latent_chunk`` (default :data:`LATENT_CHUNK`) from a ``torch.Generator``
+    on the sampler's device seeded with ``seed``, and the generator is called on exactly those chunks; the
+    uint8 images are then re-batched. So every call of :meth:`batches` yields the same images (on the same
+    device), whatever ``batch_size`` the consumer (the extractor) asks for.
     """
 
     kind = "generator"
 
-    def __init__(self, sampler: GeneratorSampler, *, n: int, seed: int = 0, sample_batch: int = 500) -> None:
+    def __init__(
+        self, sampler: GeneratorSampler, *, n: int, seed: int = 0, latent_chunk: int = LATENT_CHUNK
+    ) -> None:
         if n <= 0:
             raise UserError(f"{sampler.spec}: the number of samples must be positive, got {n}")
-        if sample_batch <= 0:
-            raise UserError(f"{sampler.spec}: the sampling batch size must be positive, got {sample_batch}")
-        self.sampler, self.n, self.seed, self.sample_batch = sampler, int(n), int(seed), int(sample_batch)
+        if latent_chunk <= 0:
+            raise UserError(f"{sampler.spec}: the latent chunk size must be positive, got {latent_chunk}")
+        self.sampler, self.n, self.seed, self.latent_chunk = sampler, int(n), int(seed), int(latent_chunk)
         self.spec = sampler.spec
         probe_gen = torch.Generator(device=sampler.device).manual_seed(seed + 0x5EED)
         probe = sampler.sample(min(PROBE_SAMPLES, self.n), probe_gen)
         self.shape = (int(probe.shape[1]), int(probe.shape[2]), int(probe.shape[3]))
         self.identity = (
-            f"{sampler.identity}|n={self.n}|seed={self.seed}|batch={self.sample_batch}"
+            f"{sampler.identity}|n={self.n}|seed={self.seed}|chunk={self.latent_chunk}"
             f"|device={sampler.device.type}"
         )
 
@@ -403,8 +424,8 @@ class GeneratorSource(Source):
 
     def _chunks(self) -> Iterator[torch.Tensor]:
         gen = torch.Generator(device=self.sampler.device).manual_seed(self.seed)
-        for start in range(0, self.n, self.sample_batch):
-            out = self.sampler.sample(min(self.sample_batch, self.n - start), gen)
+        for start in range(0, self.n, self.latent_chunk):
+            out = self.sampler.sample(min(self.latent_chunk, self.n - start), gen)
             if tuple(out.shape[1:]) != self.shape:
                 raise UserError(
                     f"{self.spec}: the generator changed its output shape to {tuple(out.shape[1:])}"
@@ -454,7 +475,7 @@ def generator_source(
     *,
     n: int | None = 10_000,
     seed: int = 0,
-    batch_size: int = 500,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     use_ema: bool = True,
     z_dim: int | None = None,
@@ -467,7 +488,9 @@ def generator_source(
     Args:
         seed / sample_seed: the latent seed (``sample_seed`` wins when given; it is the name ``parse_source``
             forwards, whose own ``seed`` is the dataset-subset seed).
-        batch_size: latents per generator call (part of the identity: float results may depend on it).
+        batch_size: the consumer's batch size: accepted and ignored, because the images must not depend on
+            it (latents are drawn and generated in chunks of :data:`LATENT_CHUNK`; see
+            :class:`GeneratorSource`).
         device: ``cpu``, ``cuda`` or ``auto``.
         use_ema: use a checkpoint's EMA generator when present.
         z_dim, value_range: for TorchScript and callables (a checkpoint carries its own).
@@ -477,7 +500,6 @@ def generator_source(
         sampler,
         n=10_000 if n is None else int(n),
         seed=int(seed if sample_seed is None else sample_seed),
-        sample_batch=batch_size,
     )
 
 
@@ -502,6 +524,7 @@ def sample_grid(
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "LATENT_CHUNK",
     "GeneratorSampler",
     "GeneratorSource",
     "generator_source",

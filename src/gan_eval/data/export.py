@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_eval.cache import atomic_write
+from gan_eval.atomic import atomic_write
 from gan_eval.data.base import ArraySource, Source
 from gan_eval.errors import UserError
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from gan_eval.cache import sha256_file
+from gan_eval.atomic import sha256_file
 from gan_eval.errors import UserError
 from gan_eval.features.inception_net import InceptionV3FID
 from gan_eval.features.weight_files import known_file

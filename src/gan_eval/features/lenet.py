@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_eval import cache
+from gan_eval import atomic
 from gan_eval.errors import UserError
 from gan_eval.features.registry import Extractor, register_extractor
 
@@ -139,7 +139,7 @@ def load_weights(
     if not path.is_file():
         hint = " (the installation is incomplete; reinstall gan-eval)" if expected_sha256 else ""
         raise UserError(f"lenet weights {path}: no such file{hint}")
-    digest = cache.sha256_file(path)
+    digest = atomic.sha256_file(path)
     sidecar = path.with_name(path.name + ".sha256")
     if expected_sha256 is None and sidecar.is_file():
         expected_sha256 = sidecar.read_text().split()[0]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_eval import __version__, cache
+from gan_eval import __version__, atomic
 from gan_eval.errors import UserError
 from gan_eval.features.lenet import PIXEL_STATS, PROTOCOL, WEIGHTS_FORMAT, LeNet, LeNetArgs, preprocess
 
@@ -189,14 +189,14 @@ def train_classifier(
         "gan_eval_version": __version__,
     }
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    cache.atomic_write(Path(out), lambda tmp: torch.save({"state_dict": state, "meta": meta}, tmp))
+    atomic.atomic_write(Path(out), lambda tmp: torch.save({"state_dict": state, "meta": meta}, tmp))
     return {
         "dataset": dataset,
         "test_accuracy": test_accuracy,
         "history": history,
         "seconds": time.perf_counter() - started,
         "out": str(out),
-        "sha256": cache.sha256_file(Path(out)),
+        "sha256": atomic.sha256_file(Path(out)),
         "size_bytes": Path(out).stat().st_size,
         "epochs": epochs,
         "seed": seed,

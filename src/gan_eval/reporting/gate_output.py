@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gan_eval.cache import atomic_write
+from gan_eval.atomic import atomic_write
 from gan_eval.errors import GateFailed
 from gan_eval.reporting.gates import GateResult, GateRun, fmt
 

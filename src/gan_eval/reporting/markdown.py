@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gan_eval.cache import atomic_write, atomic_write_bytes
+from gan_eval.atomic import atomic_write, atomic_write_bytes
 from gan_eval.errors import UserError
 from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
 from gan_eval.reporting.gate_config import load_gate_config, metric_direction

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gan_eval.cache import atomic_write
+from gan_eval.atomic import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,8 +1,8 @@
 """The long-format results table: one row per metric value, appended by every evaluation.
 
 The table lives in one file (``reports/results.csv`` by default; ``.parquet`` when the path ends so and
-pyarrow is installed). Appends take an exclusive lock on a sidecar ``<file>.lock``, so several processes can
-append at once without losing rows. ``load_results`` checks the schema and gives a pandas DataFrame.
+pyarrow is installed), appended to and read back by :mod:`gan_eval.results.store`; ``load_results`` checks the
+schema below and gives a pandas DataFrame.
 
 Schema (columns in this order; the table below is the one in the README):
 
@@ -40,24 +40,17 @@ that ``compare``, ``report`` and ``gate`` can refuse or warn instead of comparin
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import importlib.util
-import io
 import json
 import math
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gan_eval.cache import atomic_write
 from gan_eval.errors import UserError
 
 
@@ -237,7 +230,7 @@ def _has_schema(df: pd.DataFrame) -> bool:
     return True
 
 
-def _coerce(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+def coerce_to_schema(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     """Return ``df`` with exactly the schema's columns, in order, with the schema's dtypes.
 
     Raises UserError naming the missing columns or the columns whose values do not fit their dtype.
@@ -279,107 +272,6 @@ def _coerce(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     if bad:
         raise UserError(f"results table {source} has columns of the wrong type: {'; '.join(bad)}")
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() == ".parquet"
-
-
-def _require_pyarrow(path: Path) -> None:
-    if importlib.util.find_spec("pyarrow") is None:
-        raise UserError(f"results file {path} is .parquet but pyarrow is not installed; pip install pyarrow")
-
-
-@contextmanager
-def _locked(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Lock the sidecar ``<path>.lock`` (exclusive for writers, shared for readers) until the block ends.
-
-    A reader that cannot create the lock file (read-only folder) reads without it.
-    """
-    lock = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        if not shared:
-            raise
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def append_results(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Append the rows of ``df`` (results-table schema) to ``path``; create the file when needed.
-
-    CSV: one ``O_APPEND`` write of the rows (with a header when the file is new) under the file lock.
-    Parquet: read, concatenate and atomically replace the file under the lock. Returns ``path``.
-    """
-    path = Path(path)
-    rows = _coerce(df, source="to append")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if _is_parquet(path):
-        _require_pyarrow(path)
-    with _locked(path):
-        if _is_parquet(path):
-            table = pd.concat([_read(path), rows], ignore_index=True) if path.exists() else rows
-            atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False), checksum=False)
-            return path
-        new = not path.exists() or path.stat().st_size == 0
-        if not new:
-            _check_csv_header(path)
-        buf = io.StringIO()
-        rows.to_csv(buf, index=False, header=new, lineterminator="\n")
-        data = buf.getvalue().encode()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-    return path
-
-
-def _check_csv_header(path: Path) -> None:
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split(",")
-    if header != list(COLUMNS):
-        raise UserError(
-            f"results file {path} does not have the gan-eval columns (found {', '.join(header)}); "
-            "append to a new file or fix its header"
-        )
-
-
-def load_results(path: Path | str) -> pd.DataFrame:
-    """Load a results table (CSV, or Parquet when the path ends in ``.parquet``) and check its schema.
-
-    Raises UserError when the file is missing, unreadable, lacks columns or has values of the wrong type.
-    Extra columns are dropped; the columns come back in schema order with the schema's dtypes. Takes a
-    shared lock, so it never sees a half-written append.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"results file {path} does not exist; run `gan-eval eval ... --results {path}` first")
-    with _locked(path, shared=True):
-        return _read(path)
-
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        if _is_parquet(path):
-            _require_pyarrow(path)
-            raw = pd.read_parquet(io.BytesIO(path.read_bytes()))
-        else:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except UserError:
-        raise
-    except Exception as e:  # pandas/pyarrow raise many types for a corrupt file
-        raise UserError(f"results file {path} could not be read as a results table: {e}") from None
-    return _coerce(raw, source=str(path))
 
 
 def check_comparable(df: pd.DataFrame) -> list[str]:

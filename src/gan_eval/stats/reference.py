@@ -21,12 +21,12 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
 
-from gan_eval import cache
+from gan_eval import atomic, cache
 from gan_eval.data.base import Source
 from gan_eval.stats.extract import Extracted, extract
 from gan_eval.stats.feature_stats import FORMAT_VERSION, Moments, load_moments, save_moments
@@ -63,7 +63,7 @@ def _shipped_ok(path: Path) -> Path | None:
     side = path.with_name(path.name + ".sha256")
     if not path.is_file() or not side.is_file():
         return None
-    if cache.sha256_file(path) != side.read_text().split()[0]:
+    if atomic.sha256_file(path) != side.read_text().split()[0]:
         warnings.warn(f"shipped statistics {path} do not match their sha256; ignoring them", stacklevel=3)
         return None
     return path
@@ -73,12 +73,12 @@ def load_cached(key: str, *, need_features: bool = False, need_logits: bool = Fa
     """The cached (or shipped) entry for ``key``, or None; one lacking requested extras is a miss."""
     for folder, check in ((cache.cache_dir("stats"), True), (shipped_stats_dir(), False)):
         path = folder / entry_name(key)
-        if (cache.verified(path) if check else _shipped_ok(path)) is None:
+        if (atomic.verified(path) if check else _shipped_ok(path)) is None:
             continue
         entry = CachedStats(load_moments(path), path=path)
         if need_features or need_logits:
             extras = _extras_path(path)
-            if (cache.verified(extras) if check else (extras if extras.is_file() else None)) is None:
+            if (atomic.verified(extras) if check else (extras if extras.is_file() else None)) is None:
                 continue
             with np.load(extras, allow_pickle=False) as z:
                 entry.features = z["features"] if "features" in z.files else None
@@ -89,6 +89,30 @@ def load_cached(key: str, *, need_features: bool = False, need_logits: bool = Fa
     return None
 
 
+@overload
+def save_cached(
+    key: str,
+    moments: Moments,
+    *,
+    features: np.ndarray | None = ...,
+    logits: np.ndarray | None = ...,
+    folder: Path,
+    compact: bool = ...,
+) -> Path: ...
+
+
+@overload
+def save_cached(
+    key: str,
+    moments: Moments,
+    *,
+    features: np.ndarray | None = ...,
+    logits: np.ndarray | None = ...,
+    folder: None = ...,
+    compact: bool = ...,
+) -> Path | None: ...
+
+
 def save_cached(
     key: str,
     moments: Moments,
@@ -97,9 +121,32 @@ def save_cached(
     logits: np.ndarray | None = None,
     folder: Path | None = None,
     compact: bool = False,
+) -> Path | None:
+    """Write an entry atomically into the cache (or ``folder``); returns the statistics file's path.
+
+    Into the cache: None when the cache is read-only (warned once by ``gan_eval.cache``; the caller goes on
+    without caching). Into ``folder``: a folder that cannot be written raises UserError.
+    """
+    if folder is None:
+        if not cache.writable("stats"):
+            return None
+        try:
+            return _save_entry(cache.cache_dir("stats"), key, moments, features, logits, compact)
+        except atomic.OutputError as e:
+            cache.note_unwritable(cache.cache_dir("stats"), str(e))
+            return None
+    return _save_entry(folder, key, moments, features, logits, compact)
+
+
+def _save_entry(
+    folder: Path,
+    key: str,
+    moments: Moments,
+    features: np.ndarray | None,
+    logits: np.ndarray | None,
+    compact: bool,
 ) -> Path:
-    """Write an entry atomically into the cache (or ``folder``); returns the statistics file's path."""
-    path = (folder or cache.cache_dir("stats")) / entry_name(key)
+    path = folder / entry_name(key)
     save_moments(
         path, Moments(moments.mu, moments.sigma, moments.n, {**moments.metadata, "key": key}), compact=compact
     )
@@ -112,7 +159,7 @@ def save_cached(
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)  # type: ignore[arg-type]
 
-        cache.atomic_write(_extras_path(path), write)
+        atomic.atomic_write(_extras_path(path), write)
     return path
 
 

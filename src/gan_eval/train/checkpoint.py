@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from gan_eval.cache import atomic_write
+from gan_eval.atomic import atomic_write
 from gan_eval.data.checkpoints import load_checkpoint
 
 CKPT_PATTERN = "ckpt_epoch_{epoch:03d}.pt"

@@ -190,7 +190,7 @@ class _AdamStep:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    from gan_eval.cache import atomic_write
+    from gan_eval.atomic import atomic_write
 
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False), checksum=False)
 
