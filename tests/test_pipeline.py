@@ -162,3 +162,47 @@ def test_compact_statistics_are_accepted_as_real(sets, tmp_cache, tmp_path):
     assert shipped and all(is_stats_file(str(p)) for p in shipped)
     with pytest.raises(UserError, match="feature dimension 2048 with 16"):  # read as statistics (Inception)
         evaluate(real=str(shipped[0]), fake=fake, metrics=["fid"], extractor="dummy", progress=False)
+
+
+def test_the_fid_walk_reads_the_checkpoint_once(tmp_cache, monkeypatch):
+    """`gan-eval fid --real mnist:test --fake ckpt.pt`: the checkpoint file is read once - its bytes give the
+    format check, the dict, the sha256 of the source identity, and the epoch/step of the results rows (no
+    second read for the rows, no separate hash of the file)."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    import gan_eval.atomic as atomic
+    import gan_eval.data.checkpoint_format as fmt
+    from gan_eval.cli import app
+
+    ckpt = Path("tests/data/mlp_gan_mnist.pt").resolve()
+    reads: list[Path] = []
+    original_read_bytes = Path.read_bytes
+
+    def counting_read_bytes(self):
+        if self.resolve() == ckpt:
+            reads.append(self)
+        return original_read_bytes(self)
+
+    hashed: list[Path] = []
+    original_sha = atomic.sha256_file
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    monkeypatch.setattr(atomic, "sha256_file", lambda p, *a: hashed.append(Path(p)) or original_sha(p, *a))
+    loads: list[object] = []
+    original_load = fmt.torch.load
+    monkeypatch.setattr(fmt.torch, "load", lambda *a, **k: loads.append(a[0]) or original_load(*a, **k))
+    results = tmp_cache.parent / "r.csv"
+    r = CliRunner().invoke(
+        app,
+        ["fid", "--real", "mnist:test", "--fake", str(ckpt), "-e", "mnist-lenet", "--n", "200", "-q"]
+        + ["--results", str(results)],
+    )
+    assert r.exit_code == 0, r.output
+    assert len(reads) == 1
+    assert len([x for x in loads if not str(x).endswith("mnist_lenet.pt")]) == 1  # the extractor's own file
+    assert ckpt not in [p.resolve() for p in hashed]
+    from gan_eval.results import load_results
+
+    row = load_results(results).iloc[0]
+    assert row["checkpoint"] == str(ckpt) and int(row["epoch"]) == 20

@@ -854,8 +854,8 @@ def sample_cmd(
     Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`)
     """
     from gan_eval.atomic import check_output_target
-    from gan_eval.data.checkpoints import generator_source
     from gan_eval.data.export import export_images, output_kind
+    from gan_eval.data.generators import generator_source
 
     output_kind(out)  # a bad -o fails before the generator is loaded
     check_output_target(out, "-o", allow_dir=out.endswith("/") or Path(out).is_dir())

@@ -30,7 +30,7 @@ from gan_eval.features import Extractor, build_extractor, protocols
 from gan_eval.metrics.bootstrap import bootstrap_cis
 from gan_eval.metrics.keys import STD_OF
 from gan_eval.metrics.registry import MetricSpec, get_metric
-from gan_eval.results.rows import EvalResult, checkpoint_info, fingerprint_fields
+from gan_eval.results.rows import EvalResult, fingerprint_fields
 from gan_eval.runtime import (
     Progress,
     check_precision,
@@ -270,7 +270,7 @@ def evaluate(
         duration_s=time.perf_counter() - t0,
         diagnostics=diagnostics,
         class_counts=counts,
-        source_info=dict(getattr(fsrc, "info", None) or checkpoint_info(cfg.fake)),
+        source_info=dict(getattr(fsrc, "info", {})),  # a checkpoint's path, epoch, step: read with it
     )
     if results is not None and is_main():
         from gan_eval.results import append_results

@@ -107,7 +107,7 @@ def ws(tmp_path_factory) -> Workspace:
             zf.write(p, p.name)
     files["zip"] = root / "imgs.zip"
     files["ckpt"] = CKPT
-    from gan_eval.data.checkpoints import load_checkpoint_sampler
+    from gan_eval.data.generators import load_checkpoint_sampler
 
     sampler = load_checkpoint_sampler(CKPT)
     import warnings

@@ -7,8 +7,8 @@ re-batched for the extractor.
 
 Two checks per source kind (checkpoint, TorchScript, module:function, folder, zip, npz, dataset):
 
-1. Exact: the uint8 images and the source identity are identical whatever batch size is asked for, also
-   through ``parse_source(..., batch_size=b)`` (the keyword the pipeline used to pass).
+1. Exact: the uint8 images and the source identity are identical whatever batch size the consumer (the
+   extractor) asks for; sources do not take a batch size at all.
 2. Bounded: ``gan-eval fid --batch-size b`` for b in 7, 64, 500 gives the same fingerprint and FIDs equal
    within a stated bound. The features of one image may still differ in the last bits across batch sizes
    (oneDNN/BLAS pick blockings by batch shape), so exact equality cannot be asked; the bound is derived, not
@@ -53,7 +53,7 @@ U = 2.0**-53
 def sources(tmp_path_factory):
     """spec -> (extra CLI options) for every source kind, all holding N MNIST-like 28x28 digits."""
     root = tmp_path_factory.mktemp("batch")
-    from gan_eval.data.checkpoints import generator_source, load_checkpoint_sampler
+    from gan_eval.data.generators import generator_source, load_checkpoint_sampler
 
     images = torch.cat(
         list(generator_source(str(CKPT), n=N, seed=11).batches(N))
@@ -75,7 +75,7 @@ def sources(tmp_path_factory):
     (root / "bs_gens.py").write_text(
         textwrap.dedent(
             f"""
-            from gan_eval.data.checkpoints import load_checkpoint_sampler
+            from gan_eval.data.generators import load_checkpoint_sampler
 
             def mlp():
                 s = load_checkpoint_sampler({str(CKPT)!r})
@@ -120,7 +120,7 @@ def real_moments(env):
     return real.mu, real.sigma
 
 
-def _source(spec: str, options: tuple[str, ...], batch_size: int | None = None):
+def _source(spec: str, options: tuple[str, ...]):
     o = dict(zip(options[::2], options[1::2], strict=True))
     return parse_source(
         spec,
@@ -128,7 +128,6 @@ def _source(spec: str, options: tuple[str, ...], batch_size: int | None = None):
         sample_seed=0,
         z_dim=int(o["--z-dim"]) if "--z-dim" in o else None,
         limit=int(o["--fake-limit"]) if "--fake-limit" in o else None,
-        batch_size=batch_size,
     )
 
 
@@ -137,11 +136,11 @@ def _source(spec: str, options: tuple[str, ...], batch_size: int | None = None):
 )
 def test_images_and_identity_do_not_depend_on_the_batch_size(env, kind):
     spec, options = env[kind]
-    ref = _source(spec, options, batch_size=500)
+    ref = _source(spec, options)
     ref_images = torch.cat(list(ref.batches(500)))
     assert ref_images.shape[0] == N
     for b in BATCH_SIZES:
-        src = _source(spec, options, batch_size=b)
+        src = _source(spec, options)
         assert src.identity == ref.identity
         assert torch.equal(torch.cat(list(src.batches(b))), ref_images), (
             f"{kind}: batch {b} drew other images"

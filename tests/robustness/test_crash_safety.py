@@ -74,7 +74,7 @@ def _sidecar_ok(path: Path) -> None:
 
 
 def _check_final_files(kind: str, work: Path) -> None:
-    from gan_eval.data.checkpoints import load_checkpoint
+    from gan_eval.data.checkpoint_format import load_checkpoint
     from gan_eval.results import load_results
     from gan_eval.stats import load_moments
 
@@ -134,7 +134,7 @@ def _rerun(kind: str, work: Path, images: Path) -> None:
         assert save_cached("c" * 64, Moments(mu, sigma, 10, {}), features=np.ones((3, 4), np.float32))
         assert load_cached("c" * 64, need_features=True) is not None
     elif kind == "checkpoint":
-        from gan_eval.data.checkpoints import load_checkpoint
+        from gan_eval.data.checkpoint_format import load_checkpoint
         from gan_eval.train.checkpoint import save_checkpoint
 
         path = save_checkpoint(torch.load(CKPT, weights_only=True), work / "ckpt_epoch_001.pt")

@@ -124,7 +124,7 @@ def test_random_arrays_load_as_uint8_images_or_user_error(arr, as_npz, rng):
 @FAST
 @given(data=mutated(CKPT.read_bytes(), max_flips=8))
 def test_damaged_checkpoints_load_or_fail_with_user_error(data):
-    from gan_eval.data.checkpoints import load_checkpoint
+    from gan_eval.data.checkpoint_format import load_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "g.pt"

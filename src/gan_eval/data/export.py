@@ -26,6 +26,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,8 +109,6 @@ def export_images(
         return _write_zip(batches, n, path)
     if kind == "npz":
         return _write_npz(batches, n, source.shape, path)
-    from gan_eval.data.checkpoints import save_image_grid
-
     return save_image_grid(torch.from_numpy(np.concatenate(list(batches))), path, nrow=nrow)
 
 
@@ -170,3 +169,37 @@ def _write_npz(batches: Iterator[np.ndarray], n: int, shape: tuple[int, int, int
                     f.write(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)).tobytes())
 
     return atomic_write(path, write, checksum=False)
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
+    """Write uint8 ``[N, C, H, W]`` images as one PNG grid (torchvision's make_grid), atomically."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.cpu(), nrow=nrow, padding=padding, pad_value=0)  # uint8 [3, H', W']
+    pil = Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
+
+    def write(tmp: Path) -> None:
+        pil.save(tmp, format="PNG")
+
+    return atomic_write(Path(path), write, checksum=False)
+
+
+def sample_grid(
+    spec: str,
+    n: int = 64,
+    out: str | Path = "grid.png",
+    seed: int = 0,
+    nrow: int = 8,
+    **generator_options: Any,
+) -> Path:
+    """Sample ``n`` images from a generator spec; write them as one PNG grid (``nrow`` per row), atomically.
+
+    ``generator_options`` as for :func:`gan_eval.data.generators.generator_source` (``device``,
+    ``use_ema``, ``z_dim``, ``value_range``).
+    """
+    from gan_eval.data.generators import generator_source
+
+    source = generator_source(spec, n=n, seed=seed, **generator_options)
+    images = torch.cat(list(source.batches(max(1, n))))
+    return save_image_grid(images, out, nrow=nrow)

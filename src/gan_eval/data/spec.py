@@ -84,7 +84,7 @@ def parse_source(
 
         return array_source(path, spec=spec, value_range=value_range, limit=limit, seed=seed)
     if suffix in CHECKPOINT_SUFFIXES or (CALLABLE_RE.match(spec) and not path.exists()):
-        from gan_eval.data.checkpoints import generator_source
+        from gan_eval.data.generators import generator_source
 
         return generator_source(spec, n=n, value_range=value_range, **generator_options)
     if not path.exists() and ("/" in spec or "." in spec):

@@ -15,7 +15,8 @@ def report_assets(
     """Sample grids (64 images, PNG in ``folder``) and mnist-lenet class histograms (int64 [10], from ``n``
     samples) of checkpoints on disk. Keys are the checkpoint strings as they appear in the results table;
     files that no longer exist are skipped."""
-    from gan_eval.data.checkpoints import generator_source, sample_grid
+    from gan_eval.data.export import sample_grid
+    from gan_eval.data.generators import generator_source
     from gan_eval.features import build_extractor
 
     grids: dict[str, Path] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,25 +76,6 @@ def _python_version() -> str:
     import platform
 
     return platform.python_version()
-
-
-def checkpoint_info(spec: str) -> dict[str, Any]:
-    """epoch / step of a gan-eval checkpoint spec (empty for other sources)."""
-    path = Path(spec)
-    if path.suffix.lower() not in (".pt", ".pth", ".ckpt") or not path.is_file():
-        return {}
-    from gan_eval.data.checkpoints import load_checkpoint
-    from gan_eval.errors import UserError
-
-    try:
-        ckpt = load_checkpoint(path)
-    except UserError:
-        return {}  # TorchScript generators carry no epoch
-    return {
-        "checkpoint": str(path),
-        "epoch": ckpt.get("epoch"),
-        "step": ckpt.get("step", ckpt.get("global_step")),
-    }
 
 
 def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> pd.DataFrame:

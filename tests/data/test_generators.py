@@ -11,13 +11,10 @@ import torch
 from PIL import Image
 
 from gan_eval.data import parse_source
-from gan_eval.data.checkpoints import (
-    generator_source,
-    load_checkpoint,
-    load_checkpoint_sampler,
-    quantize,
-    sample_grid,
-)
+from gan_eval.data.base import quantize
+from gan_eval.data.checkpoint_format import load_checkpoint
+from gan_eval.data.export import sample_grid
+from gan_eval.data.generators import generator_source, load_checkpoint_sampler
 from gan_eval.errors import UserError
 from gan_eval.train import load_train_config, train
 from gan_eval.train.checkpoint import slim_checkpoint
@@ -58,14 +55,14 @@ def save_modified(ckpt_path: Path, dst: Path, change) -> Path:
 
 # ---------------------------------------------------------------- round trip
 def test_checkpoint_source_round_trip(ckpt_path):
-    source = generator_source(str(ckpt_path), n=50, seed=3, batch_size=20)
+    source = generator_source(str(ckpt_path), n=50, seed=3)
     images = all_images(source, 16)
     assert images.dtype == torch.uint8 and images.shape == (50, 1, 28, 28) and len(source) == 50
     assert source.shape == (1, 28, 28)
     assert torch.equal(images, all_images(source, 50))  # the consumer's batch size changes nothing
-    again = generator_source(str(ckpt_path), n=50, seed=3, batch_size=20)
+    again = generator_source(str(ckpt_path), n=50, seed=3)
     assert torch.equal(images, all_images(again)) and again.identity == source.identity
-    other = generator_source(str(ckpt_path), n=50, seed=4, batch_size=20)
+    other = generator_source(str(ckpt_path), n=50, seed=4)
     assert not torch.equal(images, all_images(other)) and other.identity != source.identity
     assert images.float().std() > 0  # not a constant image
 
@@ -92,7 +89,7 @@ def test_sampler_matches_the_generator_and_quantizes_like_a_png(ckpt_path):
     floats = sampler.sample(8, gen)
     z = torch.randn(8, 100, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(floats, sampler.generator(z), rtol=0, atol=0)
-    via_source = all_images(generator_source(str(ckpt_path), n=8, seed=0, batch_size=8))
+    via_source = all_images(generator_source(str(ckpt_path), n=8, seed=0))
     assert torch.equal(via_source, quantize(floats))
 
 
@@ -295,10 +292,10 @@ def test_a_factory_or_module_that_raises_is_a_user_error(tmp_path, monkeypatch):
 
 
 def test_latents_do_not_depend_on_the_consumers_batch_size(ckpt_path):
-    """Item 4 at the source: ``batch_size`` (the extractor's) is accepted and changes nothing."""
-    from gan_eval.data.checkpoints import LATENT_CHUNK
+    """Item 4 at the source: the consumer's batch size (the extractor's) changes no image."""
+    from gan_eval.data.generators import LATENT_CHUNK
 
-    a = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2, batch_size=7)
-    b = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2, batch_size=500)
+    a = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2)
+    b = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2)
     assert a.identity == b.identity and f"chunk={LATENT_CHUNK}" in a.identity and "batch" not in a.identity
     assert torch.equal(all_images(a, 7), all_images(b, 500))
