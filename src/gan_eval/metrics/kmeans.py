@@ -47,10 +47,11 @@ class KMeansResult:
 
 
 def _sq_dist_to(x: torch.Tensor, x_sq: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """float32 [N, k] squared distances of rows x [N, D] (squared norms x_sq [N]) to centres c [k, D]."""
+    """float32 [k, N] squared distances of centres c [k, D] to rows x [N, D] (squared norms x_sq [N]).
+    Centres-by-rows orientation: the product and the reductions over k run along contiguous N."""
     c32 = c.to(torch.float32)
-    d = torch.addmm(x_sq[:, None], x, c32.T, alpha=-2.0)
-    d += c32.square().sum(dim=1)[None, :]
+    d = torch.addmm(c32.square().sum(dim=1)[:, None], c32, x.T, alpha=-2.0)
+    d += x_sq[None, :]
     return d.clamp_(min=0.0)
 
 
@@ -58,9 +59,14 @@ def _assign(x: torch.Tensor, x_sq: torch.Tensor, c: torch.Tensor) -> tuple[torch
     """(labels int64 [N], squared distance to the assigned centre float32 [N])."""
     labels = torch.empty(x.shape[0], dtype=torch.int64)
     dist = torch.empty(x.shape[0], dtype=torch.float32)
+    c32 = c.to(torch.float32)
+    c_sq = c32.square().sum(dim=1)[:, None]
     for i0 in range(0, x.shape[0], ROW_CHUNK):
-        d = _sq_dist_to(x[i0 : i0 + ROW_CHUNK], x_sq[i0 : i0 + ROW_CHUNK], c)
-        dist[i0 : i0 + ROW_CHUNK], labels[i0 : i0 + ROW_CHUNK] = d.min(dim=1)
+        xb = x[i0 : i0 + ROW_CHUNK]
+        d = torch.addmm(c_sq, c32, xb.T, alpha=-2.0)  # ||c||^2 - 2 c.x: the row constant ||x||^2 added after
+        val, lab = d.min(dim=0)
+        labels[i0 : i0 + ROW_CHUNK] = lab
+        dist[i0 : i0 + ROW_CHUNK] = (val + x_sq[i0 : i0 + ROW_CHUNK]).clamp_(min=0.0)
     return labels, dist
 
 
@@ -71,7 +77,7 @@ def _kmeans_plusplus(x: torch.Tensor, x_sq: torch.Tensor, k: int, rng: np.random
     centres = torch.empty(k, x.shape[1], dtype=torch.float64)
     first = int(rng.integers(n))
     centres[0] = x[first].to(torch.float64)
-    closest = _sq_dist_to(x, x_sq, centres[:1])[:, 0].to(torch.float64)
+    closest = _sq_dist_to(x, x_sq, centres[:1])[0].to(torch.float64)
     for c in range(1, k):
         pot = float(closest.sum())
         if pot <= 0:  # every point coincides with a centre: any further point is as good
@@ -81,11 +87,11 @@ def _kmeans_plusplus(x: torch.Tensor, x_sq: torch.Tensor, k: int, rng: np.random
             cand = np.searchsorted(cum, rng.uniform(size=trials) * cum[-1])
             cand = np.clip(cand, 0, n - 1)
         cand_t = torch.from_numpy(np.asarray(cand, dtype=np.int64))
-        d = _sq_dist_to(x, x_sq, x[cand_t]).to(torch.float64)  # [N, trials]
-        new = torch.minimum(closest[:, None], d)
-        best = int(new.sum(dim=0).argmin())
+        d = _sq_dist_to(x, x_sq, x[cand_t]).to(torch.float64)  # [trials, N]
+        new = torch.minimum(closest[None, :], d)
+        best = int(new.sum(dim=1).argmin())
         centres[c] = x[cand_t[best]].to(torch.float64)
-        closest = new[:, best].contiguous()
+        closest = new[best].contiguous()
     return centres
 
 
@@ -120,8 +126,12 @@ def _lloyd(
         labels = new_labels
         if converged or shift <= tol_abs:
             break
-    labels, dist = _assign(x, x_sq, centres)
-    return centres, labels, float(dist.to(torch.float64).sum()), it
+    labels, _ = _assign(x, x_sq, centres)
+    inertia = 0.0  # in float64 from the differences (the float32 expansion above is only for ranking)
+    for i0 in range(0, x.shape[0], ROW_CHUNK):
+        diff = x[i0 : i0 + ROW_CHUNK].to(torch.float64) - centres[labels[i0 : i0 + ROW_CHUNK]]
+        inertia += float(diff.square().sum())
+    return centres, labels, inertia, it
 
 
 def kmeans(

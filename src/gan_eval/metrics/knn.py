@@ -53,6 +53,10 @@ TILE_ELEMENTS = 1 << 24
 MAX_COLS = 1 << 20
 """Reference rows per tile (a tile spans the whole reference set up to this size)."""
 
+MIN_INT8_DIM = 8
+"""Smallest row dimension given to the int8 GEMM (the float32 path, also exact after the float64 recompute,
+serves smaller ones)."""
+
 _INT_MAX = torch.iinfo(torch.int32).max
 
 
@@ -66,18 +70,26 @@ class Neighbours(NamedTuple):
 
 @functools.lru_cache(maxsize=1)
 def int8_gemm_is_exact() -> bool:
-    """Whether ``torch._int_mm`` exists on the CPU and returns exact int32 products, checked once on values
-    that saturate the 16-bit pair sums of pre-VNNI int8 kernels (``pmaddubsw``)."""
+    """Whether ``torch._int_mm`` (a private torch API) exists on the CPU and returns exact int32 products,
+    checked once on a few shapes (odd sizes, a transposed operand, an ``out=`` buffer) and on values that
+    saturate the 16-bit pair sums of pre-VNNI int8 kernels (``pmaddubsw``). (torch 2.x returned garbage for
+    an inner dimension of 1, hence ``MIN_INT8_DIM``.)"""
     if not hasattr(torch, "_int_mm"):
         return False
     try:
-        a = torch.full((24, 784), 127, dtype=torch.int8)
-        b = torch.full((40, 784), 127, dtype=torch.int8)
-        b[::2] = -128
-        a[1::3, ::5] = -128
-        got = torch._int_mm(a, b.T)
-        want = a.to(torch.float64) @ b.to(torch.float64).T
-        return bool((got.to(torch.float64) == want).all())
+        g = torch.Generator().manual_seed(0)
+        for m, n, d in ((24, 40, 784), (5, 70, 17), (33, 65, 64)):
+            a = torch.randint(-128, 128, (m, d), dtype=torch.int8, generator=g)
+            b = torch.randint(-128, 128, (n, d), dtype=torch.int8, generator=g)
+            a[::3] = 127
+            b[::2] = 127
+            b[1::4] = -128
+            out = torch.empty(m, n, dtype=torch.int32)
+            torch._int_mm(a, b.T, out=out)
+            want = a.to(torch.float64) @ b.to(torch.float64).T
+            if not bool((out.to(torch.float64) == want).all()):
+                return False
+        return True
     except (RuntimeError, NotImplementedError, TypeError):
         return False
 
@@ -125,7 +137,7 @@ def _prepare(query: torch.Tensor, ref: torch.Tensor, m_pad: int) -> _Prepared:
     m = ref.shape[0]
     dev = query.device
     # int32 holds ||a_r||^2 - 2 a_q.a_r (|.| <= 3 D 128^2) below the padding value 2^30 for D <= 16384
-    if query.dtype == torch.uint8 and ref.dtype == torch.uint8 and d <= 16384 and dev.type == "cpu":
+    if query.dtype == torch.uint8 and ref.dtype == torch.uint8 and MIN_INT8_DIM <= d <= 16384 and dev.type == "cpu":
         if int8_gemm_is_exact():
             q8 = (query.to(torch.int16) - 128).to(torch.int8)
             r8 = torch.zeros(m_pad, d, dtype=torch.int8, device=dev)
@@ -307,7 +319,8 @@ def nearest_neighbours(
         rows_failed = torch.cat(failed)
         d2f, idxf = _exact_rows(p, query_t, ref_t, rows_failed, out_d2[rows_failed, k - 1], k, exclude_self, cols)
         out_d2[rows_failed], out_i[rows_failed] = d2f, idxf
-    return Neighbours(out_d2.sqrt_().numpy(), out_i.numpy())
+    # numpy's sqrt is IEEE correctly rounded; torch's float64 sqrt on CPU can be 1 ulp off
+    return Neighbours(np.sqrt(out_d2.numpy()), out_i.numpy())
 
 
 def _exact_rows(
