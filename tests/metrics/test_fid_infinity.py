@@ -40,8 +40,9 @@ def test_grid_is_the_references_for_large_sets_and_halves_below():
     g = sample_size_grid(2000)
     assert g[0] == 1000 and g[-1] == 2000 and len(g) == 15
     assert sample_size_grid(8).tolist() == [4, 5, 6, 7, 8]  # duplicates dropped
-    with pytest.raises(UserError, match="at least 6 samples"):
-        sample_size_grid(5)
+    assert sample_size_grid(4).tolist() == [2, 3, 4]
+    with pytest.raises(UserError, match="at least 4 samples"):
+        sample_size_grid(3)
     with pytest.raises(UserError, match="num_points"):
         sample_size_grid(100, num_points=2)
 
@@ -135,7 +136,9 @@ def test_mnist_lenet_fid_inf_is_closer_to_the_10k_value():
 
     def feats(x: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            return torch.cat([ex(torch.from_numpy(x[i : i + 2000])[:, None])["features"] for i in range(0, len(x), 2000)])
+            return torch.cat(
+                [ex(torch.from_numpy(x[i : i + 2000])[:, None])["features"] for i in range(0, len(x), 2000)]
+            )
 
     real = FeatureStats(128).update(feats(load_arrays("mnist", "train")[0]))
     fake = feats(load_arrays("mnist", "test")[0]).to(torch.float64)

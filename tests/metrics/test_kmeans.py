@@ -1,5 +1,5 @@
 """Our seeded k-means against scikit-learn's KMeans (Lloyd, k-means++): inertia on the same data, and the
-invariants of any k-means result (labels = nearest centroid, centroids = cluster means, inertia = their sum)."""
+invariants of any k-means result (labels = nearest centroid, centroids = cluster means, inertia = sum)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def test_seeded_and_uint8_input():
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.centroids, b.centroids)
     pix = np.random.default_rng(0).integers(0, 256, (300, 64), dtype=np.uint8)
-    np.testing.assert_array_equal(kmeans(pix, 4, seed=1).labels, kmeans(pix.astype(np.float32), 4, seed=1).labels)
+    np.testing.assert_array_equal(
+        kmeans(pix, 4, seed=1).labels, kmeans(pix.astype(np.float32), 4, seed=1).labels
+    )
 
 
 def test_fewer_distinct_points_than_clusters_and_errors():

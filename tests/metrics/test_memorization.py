@@ -73,13 +73,15 @@ def clustered(seed: int, n: int, d: int = 6, clusters: int = 4) -> np.ndarray:
 @pytest.fixture(scope="module")
 def small():
     """Float rows in 4 blobs: training set with exact duplicates, a held-out set, and a generated set made
-    of fresh samples, verbatim copies (including of duplicated rows) and small perturbations of training rows."""
+    of fresh samples, verbatim copies (including of duplicated rows) and slightly moved training rows."""
     train = clustered(0, 600)
     train[50] = train[40]
     train[60] = train[40]
     test = clustered(1, 300)
     rng = np.random.default_rng(2)
-    gen = np.concatenate([clustered(3, 200), train[[40, 60, 7, 8, 9]], train[100:140] + 0.01 * rng.standard_normal((40, 6))])
+    gen = np.concatenate(
+        [clustered(3, 200), train[[40, 60, 7, 8, 9]], train[100:140] + 0.01 * rng.standard_normal((40, 6))]
+    )
     ref = training_reference(train, test, n_cells=4, seed=0)
     return train, test, gen, ref
 
@@ -231,7 +233,9 @@ def test_mnist_full_scale_pixels_and_lenet_features():
 
     def feats(x: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            return torch.cat([ex(torch.from_numpy(x[i : i + 2000])[:, None])["features"] for i in range(0, len(x), 2000)])
+            return torch.cat(
+                [ex(torch.from_numpy(x[i : i + 2000])[:, None])["features"] for i in range(0, len(x), 2000)]
+            )
 
     tr = feats(train[:20000])
     ref_f = training_reference(tr, feats(base))

@@ -114,7 +114,11 @@ class ClassDistribution:
         parts = ", ".join(
             f"{c} ({100 * self.fake_freq[c]:.1f}% vs {100 * self.real_freq[c]:.1f}%)" for c in self.under
         )
-        return text + f"; {len(self.under)} of {n_real} classes under {self.coverage_ratio:g} of their real share: {parts}"
+        return (
+            text
+            + f"; {len(self.under)} of {n_real} classes under {self.coverage_ratio:g} of their real share: "
+            + parts
+        )
 
 
 def class_distribution_details(
@@ -216,19 +220,19 @@ def per_class_fid(
     small: list[str] = []
     for c in range(num_classes):
         n = int(fake_counts[c])
-        mom = moments.get(c)
+        real_c = moments.get(c)
         out[fid_class_n_key(c)] = float(n)
-        out[fid_class_n_real_key(c)] = float(mom.n if mom is not None and mom.n is not None else 0)
-        if n < 2 or mom is None:
+        out[fid_class_n_real_key(c)] = float(real_c.n if real_c is not None and real_c.n is not None else 0)
+        if n < 2 or real_c is None:
             out[fid_class_key(c)] = float("nan")
             continue
-        n_real = int(mom.n) if mom.n is not None else d
+        n_real = int(real_c.n) if real_c.n is not None else d
         if n < d or n_real < d:
             small.append(f"{c} ({n} generated, {n_real} real)")
         stats = FeatureStats(d).update(x[(lab == c).to(x.device)])
         with warnings.catch_warnings():  # one summary warning below instead of one per class
             warnings.simplefilter("ignore")
-            out[fid_class_key(c)] = fid_from_stats(mom.mu, mom.sigma, stats.mean(), stats.cov())["fid"]
+            out[fid_class_key(c)] = fid_from_stats(real_c.mu, real_c.sigma, stats.mean(), stats.cov())["fid"]
     if small:
         warnings.warn(
             f"per-class FID: fewer samples than the feature dimension {d} in class "

@@ -46,7 +46,9 @@ DEFAULT_POINTS = 15
 DEFAULT_N_LOW = 5000
 
 
-def sample_size_grid(n_total: int, num_points: int = DEFAULT_POINTS, n_low: int = DEFAULT_N_LOW) -> np.ndarray:
+def sample_size_grid(
+    n_total: int, num_points: int = DEFAULT_POINTS, n_low: int = DEFAULT_N_LOW
+) -> np.ndarray:
     """int64 [<= num_points] ascending subset sizes: ``linspace(min(n_low, n_total // 2), n_total,
     num_points)`` cast to int, duplicates removed. Raises UserError when fewer than 3 distinct sizes result
     (too few samples)."""
@@ -55,7 +57,7 @@ def sample_size_grid(n_total: int, num_points: int = DEFAULT_POINTS, n_low: int 
     lo = min(n_low, n_total // 2)
     grid = np.unique(np.linspace(lo, n_total, num_points).astype(np.int64))
     if lo < 2 or grid.size < 3:
-        raise UserError(f"the 1/N extrapolation needs at least 6 samples, got {n_total}")
+        raise UserError(f"the 1/N extrapolation needs at least 4 samples, got {n_total}")
     return grid
 
 

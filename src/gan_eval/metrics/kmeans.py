@@ -101,7 +101,8 @@ def _lloyd(
     k = centres.shape[0]
     labels: torch.Tensor | None = None
     it = 0
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
+        it += 1
         new_labels, dist = _assign(x, x_sq, centres)
         counts = torch.bincount(new_labels, minlength=k)
         sums = torch.zeros(k, x.shape[1], dtype=torch.float64)

@@ -95,7 +95,7 @@ def int8_gemm_is_exact() -> bool:
 
 
 def _as_input(x: Any, name: str, dim: int | None = None) -> torch.Tensor:
-    """A 2-D tensor: ``uint8`` kept as is (exact integer path), anything else through ``as_feature_tensor``."""
+    """A 2-D tensor: ``uint8`` kept (the exact integer path), anything else via ``as_feature_tensor``."""
     if isinstance(x, np.ndarray) and x.dtype == np.uint8:
         x = torch.from_numpy(x)
     if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
@@ -107,7 +107,9 @@ def _as_input(x: Any, name: str, dim: int | None = None) -> torch.Tensor:
     return as_feature_tensor(x, name, dim=dim)
 
 
-def _exact_sq(q: torch.Tensor, ref: torch.Tensor, idx: torch.Tensor, chunk_elems: int = 1 << 22) -> torch.Tensor:
+def _exact_sq(
+    q: torch.Tensor, ref: torch.Tensor, idx: torch.Tensor, chunk_elems: int = 1 << 22
+) -> torch.Tensor:
     """float64 [B, c] squared distances ``sum((q_i - ref[idx_ij])^2)`` for q [B, D] and idx int64 [B, c]."""
     b, c = idx.shape
     out = torch.empty(b, c, dtype=torch.float64, device=q.device)
@@ -137,7 +139,12 @@ def _prepare(query: torch.Tensor, ref: torch.Tensor, m_pad: int) -> _Prepared:
     m = ref.shape[0]
     dev = query.device
     # int32 holds ||a_r||^2 - 2 a_q.a_r (|.| <= 3 D 128^2) below the padding value 2^30 for D <= 16384
-    if query.dtype == torch.uint8 and ref.dtype == torch.uint8 and MIN_INT8_DIM <= d <= 16384 and dev.type == "cpu":
+    if (
+        query.dtype == torch.uint8
+        and ref.dtype == torch.uint8
+        and MIN_INT8_DIM <= d <= 16384
+        and dev.type == "cpu"
+    ):
         if int8_gemm_is_exact():
             q8 = (query.to(torch.int16) - 128).to(torch.int8)
             r8 = torch.zeros(m_pad, d, dtype=torch.int8, device=dev)
@@ -199,7 +206,7 @@ def _fill_self(t: torch.Tensor, i0: int, j0: int) -> None:
 
 
 def _tile_smallest(t: torch.Tensor, kc: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(values, column indices) of the ``kc`` smallest entries per row of tile ``t`` [B, C], C % GROUP == 0."""
+    """(values, column indices) of the ``kc`` smallest entries per row of tile ``t`` [B, C], C % GROUP = 0."""
     b, c = t.shape
     kc = min(kc, c)
     groups = c // GROUP
@@ -279,7 +286,9 @@ def nearest_neighbours(
     cols = min(m_pad, MAX_COLS)
     rows = block_rows or max(16, TILE_ELEMENTS // cols)
     p = _prepare(query_t, ref_t, m_pad)
-    buf = torch.empty(min(rows, n), cols, dtype=torch.int32 if p.integer else torch.float32, device=query_t.device)
+    buf = torch.empty(
+        min(rows, n), cols, dtype=torch.int32 if p.integer else torch.float32, device=query_t.device
+    )
 
     out_d2 = torch.empty(n, k, dtype=torch.float64)
     out_i = torch.empty(n, k, dtype=torch.int64)
@@ -317,7 +326,9 @@ def nearest_neighbours(
             failed.append(torch.nonzero(~ok).flatten() + i0)
     if failed:
         rows_failed = torch.cat(failed)
-        d2f, idxf = _exact_rows(p, query_t, ref_t, rows_failed, out_d2[rows_failed, k - 1], k, exclude_self, cols)
+        d2f, idxf = _exact_rows(
+            p, query_t, ref_t, rows_failed, out_d2[rows_failed, k - 1], k, exclude_self, cols
+        )
         out_d2[rows_failed], out_i[rows_failed] = d2f, idxf
     # numpy's sqrt is IEEE correctly rounded; torch's float64 sqrt on CPU can be 1 ulp off
     return Neighbours(np.sqrt(out_d2.numpy()), out_i.numpy())

@@ -114,7 +114,9 @@ def train_nn_distances(train: Any, *, block_rows: int | None = None) -> np.ndarr
     memory O(16M + M D): 60,000 MNIST digits take ~40 s in pixel space (int8 GEMM) on 2 busy cores."""
     rows = as_rows(train, "training rows")
     if rows.shape[0] < 2:
-        raise UserError(f"training rows: need at least 2 rows for nearest-neighbour distances, got {rows.shape[0]}")
+        raise UserError(
+            f"training rows: need at least 2 rows for nearest-neighbour distances, got {rows.shape[0]}"
+        )
     nb = nearest_neighbours(rows, rows, 1, exclude_self=True, block_rows=block_rows)
     return nb.distances[:, 0] * _unit(rows)
 
@@ -241,8 +243,15 @@ def training_reference(
     test_nn = nearest_neighbours(p_rows, t_rows, 1).distances[:, 0] * unit
     test_cell_nn = _cell_nn(p_rows, test_cells, t_rows, train_cells, n_cells) * unit
     return TrainingReference(
-        train_nn, centroids, train_cells, test_nn, test_cells, test_cell_nn, _digest(t_rows),
-        t_rows.dtype == torch.uint8, seed,
+        train_nn,
+        centroids,
+        train_cells,
+        test_nn,
+        test_cells,
+        test_cell_nn,
+        _digest(t_rows),
+        t_rows.dtype == torch.uint8,
+        seed,
     )
 
 
@@ -378,8 +387,9 @@ def memorization_details(
 
     gen_cells = _assign_cells(g_rows, reference.centroids)
     gen_cell_nn = _cell_nn(g_rows, gen_cells, t_rows, reference.train_cells, reference.n_cells) * unit
-    ct = ct_statistic(gen_cell_nn, gen_cells, reference.test_cell_nn_dist, reference.test_cells,
-                      reference.n_cells, tau)
+    ct = ct_statistic(
+        gen_cell_nn, gen_cells, reference.test_cell_nn_dist, reference.test_cells, reference.n_cells, tau
+    )
     values = {
         AUTH_PCT: float(100.0 * authentic.mean()),
         COPYING_CT: ct.ct,

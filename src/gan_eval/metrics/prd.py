@@ -80,7 +80,9 @@ def f_beta(precision: np.ndarray, recall: np.ndarray, beta: float, epsilon: floa
     return (1 + beta**2) * (p * r) / (beta**2 * p + r + epsilon)
 
 
-def max_f_beta_pair(precision: np.ndarray, recall: np.ndarray, beta: float = DEFAULT_BETA) -> tuple[float, float]:
+def max_f_beta_pair(
+    precision: np.ndarray, recall: np.ndarray, beta: float = DEFAULT_BETA
+) -> tuple[float, float]:
     """(max F_beta, max F_{1/beta}) over the curve: with beta = 8, (recall-like, precision-like)."""
     return float(f_beta(precision, recall, beta).max()), float(f_beta(precision, recall, 1.0 / beta).max())
 
@@ -88,8 +90,8 @@ def max_f_beta_pair(precision: np.ndarray, recall: np.ndarray, beta: float = DEF
 @dataclass(frozen=True, eq=False)
 class PRDResult:
     """``precision``, ``recall`` float64 [num_angles]: the averaged curve (plot recall on x, precision on
-    y); ``eval_hist``, ``ref_hist`` float64 [num_runs, num_clusters]: the per-run histograms (generated, real);
-    ``values``: the dict ``prd`` returns."""
+    y); ``eval_hist``, ``ref_hist`` float64 [num_runs, num_clusters]: the per-run histograms (generated,
+    real); ``values``: the dict ``prd`` returns."""
 
     precision: np.ndarray
     recall: np.ndarray
