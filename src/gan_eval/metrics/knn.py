@@ -134,6 +134,26 @@ class _Prepared(NamedTuple):
     integer: bool
 
 
+CHUNK_ROWS = 8192
+"""Rows per chunk when converting or reducing whole inputs (bounds float64 temporaries to ~50 MiB)."""
+
+
+def _sq_norms(x: torch.Tensor) -> torch.Tensor:
+    """float64 [N] squared row norms, in row chunks (no float64 copy of all of ``x``)."""
+    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+    for i0 in range(0, x.shape[0], CHUNK_ROWS):
+        out[i0 : i0 + CHUNK_ROWS] = x[i0 : i0 + CHUNK_ROWS].to(torch.float64).square().sum(dim=1)
+    return out
+
+
+def _scaled_f32(x: torch.Tensor, scale: float, out: torch.Tensor) -> torch.Tensor:
+    """``out[:N] = float32(x * scale)``, in row chunks (the product in float64: exact for a power of two)."""
+    for i0 in range(0, x.shape[0], CHUNK_ROWS):
+        i1 = min(x.shape[0], i0 + CHUNK_ROWS)
+        out[i0:i1] = x[i0:i1].to(torch.float64) * scale
+    return out
+
+
 def _prepare(query: torch.Tensor, ref: torch.Tensor, m_pad: int) -> _Prepared:
     n, d = query.shape
     m = ref.shape[0]
@@ -144,23 +164,24 @@ def _prepare(query: torch.Tensor, ref: torch.Tensor, m_pad: int) -> _Prepared:
         and ref.dtype == torch.uint8
         and MIN_INT8_DIM <= d <= 16384
         and dev.type == "cpu"
+        and int8_gemm_is_exact()
     ):
-        if int8_gemm_is_exact():
-            q8 = (query.to(torch.int16) - 128).to(torch.int8)
-            r8 = torch.zeros(m_pad, d, dtype=torch.int8, device=dev)
-            r8[:m] = (ref.to(torch.int16) - 128).to(torch.int8)
-            col = torch.full((m_pad,), _INT_MAX // 2, dtype=torch.int32, device=dev)
-            col[:m] = r8[:m].to(torch.int32).square().sum(dim=1, dtype=torch.int32)
-            qn2 = q8.to(torch.float64).square().sum(dim=1)
-            return _Prepared(q8, r8, col, qn2, torch.zeros(n, dtype=torch.float64, device=dev), 1.0, True)
-    q64n = query.to(torch.float64).square().sum(dim=1)
-    r64n = ref.to(torch.float64).square().sum(dim=1)
+        # x - 128 as int8 has the bits of x ^ 0x80: one pass, no wider temporary
+        q8 = torch.bitwise_xor(query, 128).view(torch.int8)
+        r8 = torch.zeros(m_pad, d, dtype=torch.int8, device=dev)
+        torch.bitwise_xor(ref, 128, out=r8[:m].view(torch.uint8))
+        col = torch.full((m_pad,), _INT_MAX // 2, dtype=torch.int32, device=dev)
+        col[:m] = _sq_norms(r8[:m]).to(torch.int32)
+        return _Prepared(
+            q8, r8, col, _sq_norms(q8), torch.zeros(n, dtype=torch.float64, device=dev), 1.0, True
+        )
+    q64n, r64n = _sq_norms(query), _sq_norms(ref)
     top = float(max(q64n.max().sqrt().item() if n else 0.0, r64n.max().sqrt().item() if m else 0.0))
     # a power of two, so the scaling is exact: the largest norm becomes ~1 (no float32 overflow/underflow)
     scale = 2.0 ** -math.frexp(top)[1] if top > 0 else 1.0
-    q32 = (query.to(torch.float64) * scale).to(torch.float32)
+    q32 = _scaled_f32(query, scale, torch.empty(n, d, dtype=torch.float32, device=dev))
     r32 = torch.zeros(m_pad, d, dtype=torch.float32, device=dev)
-    r32[:m] = (ref.to(torch.float64) * scale).to(torch.float32)
+    _scaled_f32(ref, scale, r32)
     col32 = torch.full((m_pad,), math.inf, dtype=torch.float32, device=dev)
     col32[:m] = (r64n * scale**2).to(torch.float32)
     unit = _matmul_unit_roundoff(dev)

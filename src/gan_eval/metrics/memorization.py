@@ -180,7 +180,9 @@ class TrainingReference:
 
 def _assign_cells(rows: torch.Tensor, centroids: np.ndarray) -> np.ndarray:
     """int64 [N]: index of the nearest centroid (exact; ties to the lower index)."""
-    return nearest_neighbours(rows.to(torch.float64), torch.from_numpy(centroids), 1).indices[:, 0]
+    # pixels as float32 (exact for uint8): the k-NN recomputes the candidates in float64 from these values
+    q = rows.to(torch.float32) if rows.dtype == torch.uint8 else rows
+    return nearest_neighbours(q, torch.from_numpy(centroids), 1).indices[:, 0]
 
 
 def _cell_nn(
