@@ -18,6 +18,7 @@ from gan_eval.metrics.classwise import (
     CLASS_MAX,
     CLASS_MAX_SHARE,
     CLASS_TV,
+    HIGHER_IS_BETTER,
     class_counts,
     class_distribution,
     class_distribution_details,
@@ -34,6 +35,7 @@ def test_kl_tv_coverage_against_scipy_and_hand_values():
     real = np.array([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
     fake = np.array([3, 900, 1000, 1100, 800, 100, 4800, 500, 700, 97])
     out = class_distribution(real, fake)
+    assert set(HIGHER_IS_BETTER) <= set(out)
     p, q = real / real.sum(), fake / fake.sum()
     q_s = (fake + 0.5) / (fake.sum() + 5.0)
     assert out[CLASS_KL] == pytest.approx(entropy(p, q_s), rel=1e-12)

@@ -14,6 +14,7 @@ from gan_eval.errors import UserError
 from gan_eval.metrics.fid import fid_from_stats
 from gan_eval.metrics.fid_infinity import (
     FID_INF,
+    HIGHER_IS_BETTER,
     IS_INF,
     fid_infinity,
     fid_infinity_details,
@@ -83,6 +84,7 @@ def test_points_and_intercept_equal_the_reference_procedure():
     reg = LinearRegression().fit(1 / grid.reshape(-1, 1), np.array(want).reshape(-1, 1))
     assert fit.intercept == pytest.approx(float(reg.predict(np.array([[0.0]]))[0, 0]), rel=1e-7)
     out = fid_infinity(mu_r, sig_r, fake, seed=3)
+    assert FID_INF in HIGHER_IS_BETTER and IS_INF in HIGHER_IS_BETTER
     assert out[FID_INF] == fit.intercept and out["fid_inf_n_min"] == grid[0] and out["fid_inf_n_max"] == n
 
 

@@ -16,6 +16,7 @@ from gan_eval.metrics.memorization import (
     AUTH_PCT,
     COPYING_CT,
     CT_CELLS_USED,
+    HIGHER_IS_BETTER,
     NEAR_COPIES,
     NEAR_COPY_FRAC,
     TrainingReference,
@@ -153,6 +154,7 @@ def test_reference_state_roundtrip_and_mismatch(small):
     train, test, gen, ref = small
     again = TrainingReference.from_state(ref.to_state())
     a = memorization_details(train, gen, ref, ratio_k=5).values
+    assert set(HIGHER_IS_BETTER) <= set(a)
     assert memorization_details(train, gen, again, ratio_k=5).values == a
     assert memorization(train, test, gen, ratio_k=5, n_cells=4) == a  # builds the same reference itself
     other = train.copy()
@@ -214,7 +216,8 @@ def test_mnist_float_features_verbatim(mnist_small):
 @pytest.mark.slow
 def test_mnist_full_scale_pixels_and_lenet_features():
     """The issue's sizes: 60,000 training digits, 5,000 held-out (even test indices) as the baseline, 5,000
-    generated; pixel space, then mnist-lenet features (on a 20,000-digit training subset)."""
+    generated; pixel space, then mnist-lenet features (on a 20,000-digit training subset). With 50 cells of
+    ~100 test and ~100 generated rows, a cell of pure copies scores about -sqrt(3 n m / (n + m + 1)) = -12."""
     from gan_eval.features import build_extractor
 
     train, _ = load_arrays("mnist", "train")
@@ -223,11 +226,11 @@ def test_mnist_full_scale_pixels_and_lenet_features():
     ref = training_reference(train, base)
     n = 5000
     verbatim = memorization_details(train, train[:n], ref).values
-    assert verbatim[AUTH_PCT] == 0.0 and verbatim[NEAR_COPIES] == n and verbatim[COPYING_CT] < -20
+    assert verbatim[AUTH_PCT] == 0.0 and verbatim[NEAR_COPIES] == n and verbatim[COPYING_CT] < -10
     held = memorization_details(train, fresh, ref).values
     assert abs(held[COPYING_CT]) < 1.5 and held[NEAR_COPY_FRAC] < 0.01
     noised = memorization_details(train, _noised(train[:n], 0.05), ref).values
-    assert noised[AUTH_PCT] < 5 and noised[NEAR_COPY_FRAC] > 0.9 and noised[COPYING_CT] < -20
+    assert noised[AUTH_PCT] < 5 and noised[NEAR_COPY_FRAC] > 0.9 and noised[COPYING_CT] < -10
 
     ex = build_extractor("mnist-lenet")
 
@@ -240,6 +243,6 @@ def test_mnist_full_scale_pixels_and_lenet_features():
     tr = feats(train[:20000])
     ref_f = training_reference(tr, feats(base))
     verbatim = memorization_details(tr, tr[:n], ref_f).values
-    assert verbatim[AUTH_PCT] == 0.0 and verbatim[NEAR_COPIES] == n and verbatim[COPYING_CT] < -20
+    assert verbatim[AUTH_PCT] == 0.0 and verbatim[NEAR_COPIES] == n and verbatim[COPYING_CT] < -10
     held = memorization_details(tr, feats(fresh), ref_f).values
     assert abs(held[COPYING_CT]) < 1.5 and held[NEAR_COPY_FRAC] < 0.01

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.prd import PRD_F1_8, PRD_F8, max_f_beta_pair, prd, prd_curve, prd_details
+from gan_eval.metrics.prd import (
+    HIGHER_IS_BETTER,
+    PRD_F1_8,
+    PRD_F8,
+    max_f_beta_pair,
+    prd,
+    prd_curve,
+    prd_details,
+)
 
 
 def reference_prd(eval_dist, ref_dist, num_angles=1001, epsilon=1e-10):
@@ -85,6 +93,7 @@ def test_features_identical_disjoint_and_dropped_mode():
     real, rng, a, b = _blob_sets(1)
     d = real.shape[1]
     same = prd(real, real.copy(), num_runs=3)
+    assert set(HIGHER_IS_BETTER) <= set(same)
     assert same[PRD_F8] > 0.999 and same[PRD_F1_8] > 0.999
     far = prd(real, real + 100.0, num_runs=3)
     assert far[PRD_F8] < 1e-6 and far[PRD_F1_8] < 1e-6

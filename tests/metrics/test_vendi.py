@@ -8,7 +8,7 @@ import torch
 from vendi_score import vendi as reference
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.vendi import VENDI, VENDI_REAL, vendi, vendi_eigenvalues, vendi_score
+from gan_eval.metrics.vendi import HIGHER_IS_BETTER, VENDI, VENDI_REAL, vendi, vendi_eigenvalues, vendi_score
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # vendi-score 0.0.3 uses scipy.sparse.csr
@@ -46,6 +46,7 @@ def test_dict_zero_rows_and_errors():
     fake, real = rng.standard_normal((100, 5)), rng.standard_normal((300, 5))
     out = vendi(fake, real)
     assert out == {VENDI: vendi_score(fake), VENDI_REAL: vendi_score(real)}
+    assert set(HIGHER_IS_BETTER) == set(out)
     assert vendi(fake) == {VENDI: vendi_score(fake)}
     fake[3] = 0
     with pytest.raises(UserError, match="1 of 100 rows have zero norm"):

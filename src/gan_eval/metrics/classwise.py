@@ -49,6 +49,15 @@ CLASS_MAX_SHARE = "class_max_share"  # diagnostic: largest generated class share
 CLASS_MAX = "class_max"  # diagnostic: that class
 FID_CLASS_PREFIX = "fid_class_"
 
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    CLASS_KL: False,
+    CLASS_TV: False,
+    CLASS_COVERAGE: True,
+    CLASS_COVERAGE_FRAC: True,
+}
+"""Direction of each value key; every ``fid_class_<c>`` is a value too, lower is better (``_n`` and
+``_n_real`` suffixes and ``class_max*`` are diagnostics)."""
+
 DEFAULT_COVERAGE_RATIO = 0.25
 DEFAULT_SMOOTHING = 0.5
 

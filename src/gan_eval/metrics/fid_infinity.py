@@ -42,6 +42,9 @@ RMSE = "_fit_rmse"  # root mean square of the fit's residuals (metric units)
 R2 = "_fit_r2"  # coefficient of determination of the fit
 N_MIN, N_MAX = "_n_min", "_n_max"  # the grid's smallest and largest N
 
+HIGHER_IS_BETTER: dict[str, bool | None] = {FID_INF: False, IS_INF: True}
+"""Direction of each value key (the suffixed keys are diagnostics)."""
+
 DEFAULT_POINTS = 15
 DEFAULT_N_LOW = 5000
 

@@ -27,9 +27,10 @@ How it stays exact and fast:
 Scale: inputs are multiplied by a power of two (exact) so the largest norm is about 1 before the float32
 pass, so neither overflow nor underflow can break the bound.
 
-Cost: ``2 N M D`` multiply-adds plus about 1.5 ns per distance entry for the selection. On 2 shared cores of
-an AVX-512/AMX Xeon: 10,000 x 60,000 MNIST digits in pixel space (uint8, D = 784) take ~10 s; 60,000 x
-60,000 (``exclude_self``) ~45 s; see benchmarks/bench_new_metrics.py for measured figures.
+Cost: ``2 N M D`` multiply-adds plus about 1.5 ns per distance entry for the selection. Measured on one
+thread of a shared AVX-512/AMX Xeon (load ~6): 10,000 x 60,000 MNIST digits in pixel space (uint8, D = 784,
+k = 50) ~7 s; 60,000 x 60,000 with ``exclude_self`` ~49 s (pixels) / ~28 s (128-d float features); see
+benchmarks/bench_new_metrics.py.
 """
 
 from __future__ import annotations

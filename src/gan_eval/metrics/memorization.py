@@ -38,7 +38,7 @@ d1 / d2 is the rule of Yoon et al. (2023) and Gu et al. (2023) that cite it. Her
 the threshold 1/3 by default; ``ratio_k=2`` gives the d1 / d2 rule.
 
 The parts that depend only on the training (and test) set, in particular the train-to-train 1-NN distances
-(M^2 D multiply-adds: 60,000 MNIST digits ~40 s in pixel space, ~15 s with 128-d features on 2 cores), the
+(M^2 D multiply-adds: 60,000 MNIST digits ~49 s in pixel space, ~28 s as 128-d features, one thread), the
 k-means cells and the test-to-train distances, are computed once by ``training_reference`` (a frozen
 dataclass with ``to_state``/``from_state`` for caching); ``memorization_details`` then costs one k-NN pass
 of the generated rows against the training set.
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,14 @@ CT_CELLS_USED = "copying_ct_cells_used"  # cells with more than tau generated ro
 GEN_NN_MEDIAN = "mem_gen_nn_median"  # median distance generated -> nearest training row
 TEST_NN_MEDIAN = "mem_test_nn_median"  # median distance held-out -> nearest training row
 RATIO_K = "near_copy_k"  # the k of the ratio test
+
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    AUTH_PCT: True,
+    COPYING_CT: None,  # two-sided: ~0 is right; gate copying with a lower bound (e.g. C_T > -3)
+    NEAR_COPIES: False,
+    NEAR_COPY_FRAC: False,
+}
+"""Direction of each value key (the other keys are diagnostics)."""
 
 DEFAULT_CELLS = 50
 DEFAULT_TAU = 20
@@ -111,7 +119,8 @@ def train_nn_distances(train: Any, *, block_rows: int | None = None) -> np.ndarr
     duplicate elsewhere in the set counts, at 0). Pixel rows (uint8) in [0, 1] units.
 
     Depends only on the training set (cache it with the real-set statistics). Cost: M^2 D multiply-adds,
-    memory O(16M + M D): 60,000 MNIST digits take ~40 s in pixel space (int8 GEMM) on 2 busy cores."""
+    memory O(16M + M D): 60,000 MNIST digits take ~49 s in pixel space (int8 GEMM), ~28 s as 128-d
+    float features (one thread of a shared Xeon; benchmarks/bench_new_metrics.py)."""
     rows = as_rows(train, "training rows")
     if rows.shape[0] < 2:
         raise UserError(
@@ -142,7 +151,6 @@ class TrainingReference:
     digest: str
     pixel: bool
     seed: int
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:

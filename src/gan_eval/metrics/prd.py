@@ -40,6 +40,9 @@ PRD_F8 = "prd_f8"  # value in [0, 1], higher is better (recall-like)
 PRD_F1_8 = "prd_f1_8"  # value in [0, 1], higher is better (precision-like)
 PRD_N = "prd_n"  # diagnostic: samples per side that were clustered
 
+HIGHER_IS_BETTER: dict[str, bool | None] = {PRD_F8: True, PRD_F1_8: True}
+"""Direction of each value key."""
+
 DEFAULT_CLUSTERS = 20
 DEFAULT_ANGLES = 1001
 DEFAULT_RUNS = 10

@@ -31,6 +31,9 @@ from gan_eval.stats.feature_stats import as_feature_tensor
 VENDI = "vendi"  # value, generated set, in [1, min(N, D)], higher is better
 VENDI_REAL = "vendi_real"  # value of the real set (the same function on the real features), for comparison
 
+HIGHER_IS_BETTER: dict[str, bool | None] = {VENDI: True, VENDI_REAL: True}
+"""Direction of each value key (more diverse is better; the real set's value is the reference level)."""
+
 ROW_CHUNK = 16384
 
 
