@@ -271,12 +271,13 @@ def nearest_neighbours(
 ) -> Neighbours:
     """The ``k`` nearest rows of ``ref`` [M, D] for each row of ``query`` [N, D], exactly (Euclidean).
 
-    Inputs: torch tensors or numpy arrays; ``uint8`` on both sides uses the exact integer path (pixels:
-    distances are then in pixel-value units, divide by 255 for [0, 1] images); anything else is treated as
-    float (computed in float32, then recomputed in float64). ``exclude_self``: ``query`` is ``ref`` (same
-    rows, same order) and row i must not be its own neighbour; other rows at distance 0 (exact duplicates)
-    still count. ``extra``: candidates kept beyond k in the fast pass (default ``2 + k // 8``; only speed
-    depends on it). ``block_rows``: query rows per tile (default: tiles of ~16M entries).
+    Inputs: torch tensors (copied to the CPU, where this runs) or numpy arrays; ``uint8`` on both sides uses
+    the exact integer path (pixels: distances are then in pixel-value units, divide by 255 for [0, 1]
+    images); anything else is treated as float (computed in float32, then recomputed in float64).
+    ``exclude_self``: ``query`` is ``ref`` (same rows, same order) and row i must not be its own neighbour;
+    other rows at distance 0 (exact duplicates) still count. ``extra``: candidates kept beyond k in the fast
+    pass (default ``2 + k // 8``; only speed depends on it). ``block_rows``: query rows per tile (default:
+    tiles of ~16M entries).
 
     Returns ``Neighbours(distances float64 [N, k] ascending, indices int64 [N, k])``. Memory: O(tile +
     (N + M) D). Raises UserError when ``k`` is not in [1, M] (``M - 1`` with ``exclude_self``) or the
@@ -288,7 +289,8 @@ def nearest_neighbours(
         query_t = query_t.to(ref_t.dtype)
     if ref_t.dtype == torch.uint8 and query_t.dtype != torch.uint8:
         ref_t = ref_t.to(query_t.dtype)
-    query_t = query_t.to(ref_t.device)
+    # on the CPU: the int8 path is CPU-only, and the fallback bookkeeping assumes one device
+    ref_t, query_t = ref_t.cpu(), query_t.cpu()
     n, d = query_t.shape
     m = ref_t.shape[0]
     if exclude_self and n != m:
