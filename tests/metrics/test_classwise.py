@@ -121,3 +121,32 @@ def test_per_class_fid_against_reference_and_small_class_warning():
     assert len(rec) == 1
     with pytest.raises(UserError, match="rows"):
         per_class_fid((real, real_labels), fake[:10], fake_classes, k)
+
+
+@pytest.mark.slow
+def test_mnist_lenet_real_digits_and_a_collapsed_generator():
+    """mnist:test through mnist-lenet: the classifier's class distribution matches the true labels (KL and TV
+    near 0, all 10 classes covered); a 'generator' that emits mostly 8s is reported as collapsed."""
+    import torch
+
+    from gan_eval.data.datasets import load_arrays
+    from gan_eval.features import build_extractor
+
+    images, labels = load_arrays("mnist", "test")
+    ex = build_extractor("mnist-lenet")
+    with torch.no_grad():
+        out = [ex(torch.from_numpy(images[i : i + 2000])[:, None]) for i in range(0, 10000, 2000)]
+    feats = torch.cat([o["features"] for o in out])
+    classes = predicted_classes(torch.cat([o["logits"] for o in out]))
+    real_counts = class_counts(labels, 10)
+    same = class_distribution(real_counts, class_counts(classes, 10))
+    assert same[CLASS_KL] < 0.01 and same[CLASS_TV] < 0.02 and same[CLASS_COVERAGE] == 10
+    # per-class FID of the first half of the test set against the second half: small and finite everywhere
+    half = per_class_fid((feats[5000:], labels[5000:]), feats[:5000], classes[:5000], 10)
+    assert all(np.isfinite(half[fid_class_key(c)]) for c in range(10))
+    rng = np.random.default_rng(0)
+    collapsed = np.concatenate([np.flatnonzero(labels == 8), rng.choice(10000, 200, replace=False)])
+    det = class_distribution_details(real_counts, class_counts(classes[collapsed], 10))
+    assert det.values[CLASS_MAX] == 8 and det.values[CLASS_MAX_SHARE] > 0.45
+    assert det.values[CLASS_COVERAGE] < 10 and det.values[CLASS_KL] > 0.3
+    assert det.summary().startswith("class 8 holds")
