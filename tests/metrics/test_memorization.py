@@ -165,6 +165,9 @@ def test_reference_state_roundtrip_and_mismatch(small):
         memorization_details(train, gen[:, :3], ref)
     with pytest.raises(UserError, match="ratio_k"):
         memorization_details(train, gen, ref, ratio_k=1)
+    with pytest.warns(UserWarning, match="C_T is NaN"):
+        few = memorization_details(train, gen[:30], ref, ratio_k=5).values
+    assert np.isnan(few[COPYING_CT]) and np.isfinite(few[AUTH_PCT])
 
 
 # ------------------------------------------------------------------ real MNIST (the validation)

@@ -2,7 +2,8 @@
 
 ``nearest_neighbours(query [N, D], ref [M, D], k)`` returns, for every query row, its ``k`` nearest rows of
 ``ref`` (distances float64 ascending, indices int64; ties between equal distances go to the lower index).
-It never holds an N x M matrix: ``ref`` is scanned in tiles of ``rows x cols`` (about 16M entries, 64 MiB).
+It never holds an N x M matrix: a tile is a block of query rows against all of ``ref`` (up to ``MAX_COLS``
+columns), about 16M entries (64 MiB) in all.
 
 How it stays exact and fast:
 
@@ -15,14 +16,16 @@ How it stays exact and fast:
 2. **Exact distances for the candidates**: recomputed in float64 as ``sum((q - r)^2)`` from the original
    values (float32 inputs are promoted exactly), so a near-duplicate at distance ~1e-4 is not lost in the
    cancellation of ``||q||^2 + ||r||^2 - 2 q.r``.
-3. **A certificate per row.** Every row's float32 error is bounded, ``|err| <= (2 D + 16) u (||q|| + R)^2``
-   (u = 2^-24, R = the largest ``||r||``; the standard dot-product bound ``gamma_D sum|q_i r_i|`` plus the
-   norms and the input rounding, with a factor 2 to spare; 0 for the int8 path). A row is certified when
-   its true k-th distance (exact) is strictly below the smallest approximate value it did *not* keep, minus
-   that bound: then no discarded entry can be nearer, nor tie. Rows that fail (exact duplicates beyond k,
-   huge norms relative to the distances) are redone exactly: every entry whose approximate value lies within
-   the bound of the k-th distance is recomputed in float64. The result is the exact k-NN of the inputs,
-   whatever the data.
+3. **A certificate per row.** Every approximate value is within ``err = (2 D + 16) u (||q|| + R)^2`` of the
+   exact one (u = 2^-24 for float32 matmuls, 2^-11 / 2^-8 if ``torch.set_float32_matmul_precision`` allows
+   TF32 / bfloat16; R = the largest ``||r||``): the cross term's rounding is at most ``gamma_D ||q|| ||r||``
+   (the standard dot-product bound), and with the norms' and the inputs' rounding the total stays below
+   ``(1.5 D + 6) u (||q|| + R)^2``. The int8 path has err = 0 (its exactness is checked once per process,
+   ``int8_gemm_is_exact``). A row is certified when its true k-th distance (exact) is strictly below the
+   smallest approximate value it did *not* keep, minus err: then no discarded entry can be nearer, nor tie.
+   Rows that fail (ties at the k-th distance, huge norms relative to the distances) are redone exactly:
+   every entry whose approximate value lies within err of the k-th distance is recomputed in float64. The
+   result is the exact k-NN of the inputs, whatever the data.
 
 Scale: inputs are multiplied by a power of two (exact) so the largest norm is about 1 before the float32
 pass, so neither overflow nor underflow can break the bound.

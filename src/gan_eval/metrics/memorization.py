@@ -47,6 +47,7 @@ of the generated rows against the training set.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -400,6 +401,12 @@ def memorization_details(
     ct = ct_statistic(
         gen_cell_nn, gen_cells, reference.test_cell_nn_dist, reference.test_cells, reference.n_cells, tau
     )
+    if not ct.used.any():
+        warnings.warn(
+            f"C_T: no cell holds more than tau = {tau} of the {n} generated rows (and a held-out row), "
+            f"over {reference.n_cells} cells; C_T is NaN: use more samples or fewer cells",
+            stacklevel=2,
+        )
     values = {
         AUTH_PCT: float(100.0 * authentic.mean()),
         COPYING_CT: ct.ct,
