@@ -23,7 +23,11 @@ Rows (each "ours" is gan-eval; "theirs" re-runs the reference procedure on the s
 8.   per-class metrics (class distribution + per-class FID against cached class moments of mnist:train).
 
 Timings are wall seconds, best of ``--repeats`` (the sides alternate); machine load is printed before and
-after, as all figures on a shared machine depend on it.
+after, as all figures on a shared machine depend on it. On a machine shared with other busy processes, run
+with ``OMP_WAIT_POLICY=PASSIVE`` (or one thread: ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1 ... --threads 1``): OpenMP threads that spin-wait for a descheduled partner made
+small torch operations 10-25x slower there (a 10,000 x 128 Vendi score: 0.93 s with 2 spinning threads,
+0.04 s with passive waiting or one thread).
 """
 
 from __future__ import annotations
