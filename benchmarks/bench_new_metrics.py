@@ -375,7 +375,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print()
     print(
         f"{info['date']}; {info['cpus']} CPUs, {info['cpu']}; torch {info['torch']} "
-        f"({torch.get_num_threads()} threads, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')})"
+        f"({torch.get_num_threads()} threads, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')})"
     )
     print(f"load at the start: {load_start}")
     print(f"load at the end:   {load_end}")
