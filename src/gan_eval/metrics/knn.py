@@ -32,8 +32,8 @@ pass, so neither overflow nor underflow can break the bound.
 
 Cost: ``2 N M D`` multiply-adds plus about 1.5 ns per distance entry for the selection. Measured on one
 thread of a shared AVX-512/AMX Xeon (load ~6): 10,000 x 60,000 MNIST digits in pixel space (uint8, D = 784,
-k = 50) ~7 s; 60,000 x 60,000 with ``exclude_self`` ~49 s (pixels) / ~28 s (128-d float features); see
-benchmarks/bench_new_metrics.py.
+k = 50) ~7 s; 60,000 x 60,000 with ``exclude_self`` 31-49 s (pixels) / 22-28 s (128-d float features),
+depending on the load; see benchmarks/bench_new_metrics.py.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ d1 / d2 is the rule of Yoon et al. (2023) and Gu et al. (2023) that cite it. Her
 the threshold 1/3 by default; ``ratio_k=2`` gives the d1 / d2 rule.
 
 The parts that depend only on the training (and test) set, in particular the train-to-train 1-NN distances
-(M^2 D multiply-adds: 60,000 MNIST digits ~49 s in pixel space, ~28 s as 128-d features, one thread), the
+(M^2 D multiply-adds: 60,000 MNIST digits 31-49 s in pixel space, 22-28 s as 128-d features, 1 thread), the
 k-means cells and the test-to-train distances, are computed once by ``training_reference`` (a frozen
 dataclass with ``to_state``/``from_state`` for caching); ``memorization_details`` then costs one k-NN pass
 of the generated rows against the training set.
@@ -120,8 +120,8 @@ def train_nn_distances(train: Any, *, block_rows: int | None = None) -> np.ndarr
     duplicate elsewhere in the set counts, at 0). Pixel rows (uint8) in [0, 1] units.
 
     Depends only on the training set (cache it with the real-set statistics). Cost: M^2 D multiply-adds,
-    memory O(16M + M D): 60,000 MNIST digits take ~49 s in pixel space (int8 GEMM), ~28 s as 128-d
-    float features (one thread of a shared Xeon; benchmarks/bench_new_metrics.py)."""
+    memory O(16M + M D): 60,000 MNIST digits take 31-49 s in pixel space (int8 GEMM), 22-28 s as 128-d
+    float features (one thread of a shared Xeon, load 4-6; benchmarks/bench_new_metrics.py)."""
     rows = as_rows(train, "training rows")
     if rows.shape[0] < 2:
         raise UserError(
