@@ -61,7 +61,8 @@ def generated_digits(n: int, seed: int = 0) -> np.ndarray:
 
         print(f"{CHECKPOINT} missing: mnist:test digits stand in for generated ones")
         return load_arrays("mnist", "test")[0][:n]
-    from gan_eval.data.checkpoints import load_checkpoint_sampler, quantize
+    from gan_eval.data.base import quantize
+    from gan_eval.data.generators import load_checkpoint_sampler
 
     sampler = load_checkpoint_sampler(CHECKPOINT)
     g = torch.Generator().manual_seed(seed)
