@@ -160,7 +160,15 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         None,
     ),
     "metrics": (
-        Annotated[str, typer.Option("--metrics", "-m", help="Comma-separated: fid,is,kid,pr,dc.")],
+        Annotated[
+            str,
+            typer.Option(
+                "--metrics",
+                "-m",
+                help="Comma-separated: fid, is, kid, pr, dc, fid_inf, is_inf, prd, vendi, classes, "
+                "fid_class, copy; or all (every metric the inputs allow).",
+            ),
+        ],
         "fid",
     ),
     "extractor": (
@@ -238,6 +246,29 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         Annotated[bool, _flag("--no-cache", help="Recompute real statistics; do not cache.")],
         False,
     ),
+    "train": (
+        Annotated[
+            str | None,
+            typer.Option("--train", help="copy: the training set (default: the real dataset's train split)."),
+        ],
+        None,
+    ),
+    "heldout": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--heldout", help="copy: held-out real images (default: the real dataset's test split)."
+            ),
+        ],
+        None,
+    ),
+    "copy_space": (
+        Annotated[
+            str,
+            typer.Option("--copy-space", help="copy: compare in features, pixels or both (default both)."),
+        ],
+        "both",
+    ),
     "run_id": (
         Annotated[
             str,
@@ -310,13 +341,15 @@ def _parse_range(value: str | None) -> tuple[float, float] | None:
 
 
 def _metrics_list(value: str) -> tuple[str, ...]:
+    from gan_eval.metrics.plan import ALL
     from gan_eval.metrics.registry import get_metric
 
     names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
     if not names:
-        raise UserError("--metrics is empty; expected e.g. fid,is,kid,pr,dc")
+        raise UserError("--metrics is empty; expected e.g. fid,is,kid,pr,dc or all")
     for m in names:
-        get_metric(m)
+        if m != ALL:
+            get_metric(m)
     return names
 
 
@@ -648,7 +681,14 @@ def report_cmd(
             cks = sorted({c for c in rows["checkpoint"].tolist() if c})
             grids, hists = report_assets(cks, Path(tmp))
         path = write_report(
-            df, out, run=run, gate_config=gate_config, sample_grids=grids, class_histograms=hists, title=title
+            df,
+            out,
+            run=run,
+            gate_config=gate_config,
+            sample_grids=grids,
+            class_histograms=hists,
+            title=title,
+            results_path=results,
         )
     print(path)
 

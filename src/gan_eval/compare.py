@@ -43,10 +43,11 @@ def compare_checkpoints(
     before any row is appended; rows are appended to ``results`` as each evaluation finishes.
     """
     from gan_eval.metrics.registry import higher_is_better
-    from gan_eval.pipeline import evaluate, open_extractor, open_fake_source, real_side
+    from gan_eval.pipeline import evaluate
     from gan_eval.results import append_results
     from gan_eval.results.rows import result_rows
     from gan_eval.runtime import resolve_device
+    from gan_eval.stages import copy_sets, open_extractor, open_fake_source, plan_for, real_side
 
     if not checkpoints:
         raise UserError("compare needs at least one checkpoint")
@@ -58,7 +59,12 @@ def compare_checkpoints(
     for ck in checkpoints:  # every input checked up front: nothing is appended for a doomed run
         open_fake_source(ck, config, device)
     ext = open_extractor(config, device)
-    real = real_side(config, ext, device)
+    plan = plan_for(config, ext, real_given=config.real is not None, train=copy_sets(config)[0])
+    real = None  # the real statistics, once for every checkpoint
+    if plan.need_real:
+        real = real_side(
+            config, ext, device, need_features=plan.need_real_features, need_labels=plan.need_labels
+        )
     evaluated: list[tuple[str, EvalResult]] = []
     for i, ck in enumerate(checkpoints, 1):
         if config.progress:

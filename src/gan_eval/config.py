@@ -56,6 +56,9 @@ class EvalConfig:
     use_ema: bool = True
     z_dim: int | None = None
     progress: bool = True
+    train: str | None = None  # copy: the training set (default: the real dataset's train split)
+    heldout: str | None = None  # copy: held-out real images (default: the real dataset's test split)
+    copy_space: str = "both"  # copy: compare in "features", "pixels" or "both"
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,127 +25,34 @@ from gan_eval.data import Source, parse_source
 from gan_eval.data.spec import is_stats_file
 from gan_eval.distributed import init_from_env, is_main
 from gan_eval.errors import UserError
-from gan_eval.features import Extractor, build_extractor, protocols
+from gan_eval.features import Extractor
 from gan_eval.metrics.bootstrap import bootstrap_cis
-from gan_eval.metrics.keys import STD_OF
-from gan_eval.metrics.registry import MetricSpec, get_metric
+from gan_eval.metrics.plan import run_metrics
 from gan_eval.results.rows import EvalResult, fingerprint_fields
 from gan_eval.runtime import (
     Progress,
     check_precision,
-    inception_channels_last,
     resolve_device,
 )
+from gan_eval.stages import (
+    RealSide,
+    copy_sets,
+    open_extractor,
+    open_fake_source,
+    plan_for,
+    real_side,
+    real_source,
+)
 from gan_eval.stats import Moments, save_moments
-from gan_eval.stats.extract import Extracted, extract
+from gan_eval.stats.extract import extract
 from gan_eval.stats.reference import (
-    load_stats_file,
     real_statistics,
     real_stats_key,
     save_cached,
     stats_key,
 )
 
-DEFAULT_PROTOCOL = {"inception": protocols.DEFAULT_PROTOCOL}  # other extractors carry a fixed protocol
-
 __all__ = ["EvalConfig", "EvalResult", "evaluate", "compute_stats_file"]
-
-
-# ----------------------------------------------------------------------------- the stages' inputs
-def open_extractor(cfg: EvalConfig, device: torch.device) -> Extractor:
-    """The extractor ``cfg`` asks for, on ``device``, in eval mode (compiled with ``cfg.compile``)."""
-    check_precision(cfg.precision)
-    options: dict[str, Any] = {"device": str(device)}
-    protocol = cfg.protocol or DEFAULT_PROTOCOL.get(cfg.extractor)
-    if protocol is not None:
-        options["protocol"] = protocol
-    if cfg.weights is not None:
-        options["weights"] = cfg.weights
-    if cfg.extractor == "inception":
-        options["channels_last"] = inception_channels_last(device, cfg.precision)
-    if device.type == "cuda":  # cuDNN picks the fastest kernels for the (fixed) batch shapes
-        torch.backends.cudnn.benchmark = True
-    ext = build_extractor(cfg.extractor, **options).to(device).eval()
-    if cfg.compile:  # one static batch shape (extract pads the last batch)
-        from gan_eval.cache import cache_dir, writable
-
-        # inductor's compiled kernels go to gan-eval's cache (kept across reboots, unlike its /tmp default),
-        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins;
-        # a read-only cache leaves inductor its own default
-        if writable("compiled"):
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
-        ext = torch.compile(ext, dynamic=False)  # type: ignore[assignment]
-    return ext
-
-
-def open_fake_source(spec: str, cfg: EvalConfig, device: torch.device) -> Source:
-    """The generated (evaluated) set ``spec`` as ``cfg`` asks for it; a generator is loaded and probed."""
-    return parse_source(
-        spec,
-        data_root=cfg.data_root,
-        limit=cfg.fake_limit,
-        seed=cfg.seed,
-        value_range=cfg.value_range,
-        n=cfg.n,
-        sample_seed=cfg.seed,
-        device=str(device),
-        use_ema=cfg.use_ema,
-        z_dim=cfg.z_dim,
-        limit_option="--fake-limit",
-    )
-
-
-@dataclass
-class RealSide:
-    """The real set's statistics (moments, kept features) and its identity (what the fingerprint hashes)."""
-
-    stats: Extracted
-    identity: str
-
-
-def real_side(
-    cfg: EvalConfig, extractor: Extractor, device: torch.device, *, specs: Sequence[MetricSpec] | None = None
-) -> RealSide:
-    """Statistics of ``cfg.real`` for ``specs`` (default: ``cfg.metrics``): a statistics file, or the real
-    image set's statistics from the cache, the shipped files, or one pass."""
-    if cfg.real is None:
-        raise UserError("no real set: give --real (only the Inception Score works without one)")
-    specs = specs if specs is not None else [get_metric(m) for m in cfg.metrics]
-    need_features = any("features" in s.needs for s in specs if s.needs_real)
-    if is_stats_file(cfg.real):
-        from gan_eval.atomic import sha256_file
-
-        if need_features:
-            raise UserError(
-                f"{cfg.real}: a statistics file holds no features; kid, pr and dc need a real image set"
-            )
-        return RealSide(load_stats_file(cfg.real), f"stats:{sha256_file(Path(cfg.real))[:16]}")
-    rsrc = _real_source(cfg)
-    stats = real_statistics(
-        rsrc,
-        extractor,
-        device=device,
-        precision=cfg.precision,
-        batch_size=cfg.batch_size,
-        need_features=cfg.max_real_features if need_features else 0,
-        need_logits=False,  # IS reads the generated set's logits only
-        use_cache=cfg.use_cache,
-        seed=cfg.seed,
-        progress=cfg.progress,
-    )
-    return RealSide(stats, rsrc.identity)
-
-
-def _real_source(cfg: EvalConfig) -> Source:
-    assert cfg.real is not None
-    return parse_source(
-        cfg.real,
-        data_root=cfg.data_root,
-        limit=cfg.real_limit,
-        seed=cfg.seed,
-        value_range=cfg.value_range,
-        limit_option="--real-limit",
-    )
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -183,79 +89,72 @@ def evaluate(
     cfg = config
     t0 = time.perf_counter()
     init_from_env()
-    specs = [get_metric(m) for m in cfg.metrics]
     device = resolve_device(cfg.device)
     check_precision(cfg.precision)
-    need_real = any(s.needs_real for s in specs)
-    need_logits = any("logits" in s.needs for s in specs)
-    need_features = any("features" in s.needs for s in specs)
-    if need_real and cfg.real is None and real_stats is None:
-        names = ", ".join(s.name for s in specs if s.needs_real)
-        raise UserError(
-            f"no real set: {names} compare the generated images with real ones; give --real (or REAL FAKE "
-            "as two paths); only is needs none"
-        )
+    train, heldout = copy_sets(cfg)
     if results is not None:
         from gan_eval.results.store import check_results_target
 
         check_results_target(Path(results))  # before minutes of work: a table that cannot take rows fails
     # inputs first, cheapest first: a broken checkpoint or real spec fails before minutes are spent
     fsrc = fake_source if fake_source is not None else open_fake_source(cfg.fake, cfg, device)
-    if need_real and real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):
-        _real_source(cfg)  # parse (and verify) the real spec now; its statistics come after the fake pass
+    real_given = real_stats is not None or cfg.real is not None
+    if real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):
+        real_source(cfg)  # parse (and verify) the real spec now; its statistics come after the fake pass
     ext = extractor_module if extractor_module is not None else open_extractor(cfg, device)
-    if need_logits and ext.num_classes is None:
-        raise UserError(
-            f"the {ext.name} weights in use have no 1008-class head, "
-            "so the Inception Score cannot be computed: "
-            "get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with internet, "
-            "or --weights FILE), or use --extractor mnist-lenet for MNIST"
-        )
-    if need_real and real_stats is None and cfg.real is not None and is_stats_file(cfg.real):
-        real_stats = real_side(cfg, ext, device, specs=specs)  # a file: read (and refused) before the pass
+    plan = plan_for(cfg, ext, real_given=real_given, train=train)
+    if plan.need_real and real_stats is None and is_stats_file(str(cfg.real)):
+        # a statistics file: read (and refused for the metrics that need features) before the pass
+        real_stats = real_side(cfg, ext, device, need_features=plan.need_real_features)
     fake_ex = extract(
         fsrc,
         ext,
         device=device,
         precision=cfg.precision,
         batch_size=cfg.batch_size,
-        keep_features=None if (need_features or cfg.bootstrap) else 0,
-        keep_logits=need_logits,
+        keep_features=None if (plan.need_fake_features or cfg.bootstrap) else 0,
+        keep_logits=plan.need_logits,
+        keep_pixels=plan.need_pixels,
         subset_seed=cfg.seed,
         progress=cfg.progress,
         label=f"fake {cfg.fake}",
     )
-    if need_real and real_stats is None:
-        real_stats = real_side(cfg, ext, device, specs=specs)
+    if plan.need_real and real_stats is None:
+        real_stats = real_side(
+            cfg, ext, device, need_features=plan.need_real_features, need_labels=plan.need_labels
+        )
     real_ex = real_stats.stats if real_stats is not None else None
+    context: dict[str, Any] = {}
+    if plan.need_train:
+        assert train is not None and heldout is not None
+        from gan_eval.stats.training import copy_context
 
-    values: dict[str, float] = {}
-    stds: dict[str, float] = {}
-    n_real: dict[str, int] = {}
-    diagnostics: dict[str, Any] = {"real_from_cache": bool(real_ex is not None and real_ex.from_cache)}
-    std_key_of = {std: value for value, std in STD_OF.items()}
-    for spec in specs:
-        out = spec.compute(real_ex if spec.needs_real else None, fake_ex)
-        for k, v in out.items():
-            if k in std_key_of:
-                stds[std_key_of[k]] = float(v)
-            elif k in spec.keys:
-                values[k] = float(v)
-                n_real[k] = _n_real_used(spec, real_ex)
-            else:
-                diagnostics[k] = v.item() if isinstance(v, np.generic) else v
+        context["train"] = copy_context(
+            train=train,
+            heldout=heldout,
+            spaces=("features", "pixels") if cfg.copy_space == "both" else (cfg.copy_space,),
+            extractor=ext,
+            device=device,
+            precision=cfg.precision,
+            batch_size=cfg.batch_size,
+            data_root=cfg.data_root,
+            use_cache=cfg.use_cache,
+            progress=cfg.progress,
+        )
+    out = run_metrics(plan, real_ex, fake_ex, **context)
+    out.diagnostics["real_from_cache"] = bool(real_ex is not None and real_ex.from_cache)
     cis: dict[str, tuple[float, float]] = {}
     if cfg.bootstrap and fake_ex.features is not None:
         with Progress(f"bootstrap {cfg.fake}", cfg.bootstrap, unit="resamples", enabled=cfg.progress) as bar:
             cis = bootstrap_cis(
-                specs, real_ex, fake_ex, cfg.bootstrap, cfg.seed, progress=lambda i, _: bar.update(i)
+                plan.specs, real_ex, fake_ex, cfg.bootstrap, cfg.seed, progress=lambda i, _: bar.update(i)
             )
     counts = None
     if fake_ex.logits is not None:
         counts = np.bincount(fake_ex.logits.argmax(1), minlength=fake_ex.logits.shape[1])
     res = EvalResult(
-        values=values,
-        stds=stds,
+        values=out.values,
+        stds=out.stds,
         cis=cis,
         fingerprint=fingerprint_fields(
             ext.fingerprint(),
@@ -265,29 +164,22 @@ def evaluate(
             precision=cfg.precision,
             device=device.type,
         ),
-        n_real=n_real,
+        n_real=out.n_real,
         n_fake=fake_ex.n,
         duration_s=time.perf_counter() - t0,
-        diagnostics=diagnostics,
+        diagnostics=out.diagnostics,
         class_counts=counts,
         source_info=dict(getattr(fsrc, "info", {})),  # a checkpoint's path, epoch, step: read with it
+        details=out.details,
     )
     if results is not None and is_main():
         from gan_eval.results import append_results
+        from gan_eval.results.details import save_details
         from gan_eval.results.rows import result_rows
 
-        append_results(result_rows(res, cfg, run_id=run_id), results)
+        rel = save_details(res, Path(results), cfg.fake) if res.details else ""
+        append_results(result_rows(res, cfg, run_id=run_id, details=rel), results)
     return res
-
-
-def _n_real_used(spec: MetricSpec, real: Extracted | None) -> int:
-    """How many real samples a metric's value used: all of them for statistics, the kept subset for
-    feature metrics, none for metrics of the generated set alone."""
-    if not spec.needs_real or real is None:
-        return 0
-    if "stats" in spec.needs:
-        return real.n
-    return 0 if real.features is None else len(real.features)
 
 
 # ----------------------------------------------------------------------------- gan-eval stats

@@ -198,12 +198,12 @@ def test_append_refuses_a_truncated_last_row_and_leaves_the_file(tmp_path):
 
 
 def test_a_cut_in_the_last_field_that_still_parses_is_kept(tmp_path):
-    """The documented limit: a row cut inside its last field (duration_s) cannot be told from a whole one."""
+    """The documented limit: a row cut inside its last field (details) cannot be told from a whole one."""
     path = tmp_path / "r.csv"
-    append_results(make_rows({"fid": 1.0}, meta={**META, "duration_s": 12.345}), path)
-    path.write_bytes(path.read_bytes()[:-3])  # "12.345\n" -> "12.3"
+    append_results(make_rows({"fid": 1.0}, meta={**META, "details": "r_details/abc.npz"}), path)
+    path.write_bytes(path.read_bytes()[:-3])  # "r_details/abc.npz\n" -> "r_details/abc.n"
     append_results(rows(), path)
-    assert list(load_results(path)["duration_s"])[0] == pytest.approx(12.3)
+    assert list(load_results(path)["details"])[0] == "r_details/abc.n"
 
 
 @pytest.mark.parametrize("where", ["first", "later"])
@@ -214,7 +214,8 @@ def test_load_names_rows_glued_together(tmp_path, where):
     k = 1 if where == "first" else 2
     lines[k] = lines[k].rstrip("\n")
     path.write_text("".join(lines))
-    with pytest.raises(UserError, match=f"line {k + 1} has 45 fields, the header 23"):
+    n = len(table.COLUMNS)
+    with pytest.raises(UserError, match=f"line {k + 1} has {2 * n - 1} fields, the header {n}"):
         load_results(path)
 
 
@@ -332,3 +333,22 @@ def test_an_empty_csv_is_a_table_without_rows(tmp_path):
     assert load_results(path).empty
     append_results(rows(), path)
     assert len(load_results(path)) == len(rows())
+
+
+def test_a_table_from_before_the_added_columns_is_read_and_migrated_on_append(tmp_path):
+    """A CSV with the 23 legacy columns loads with weights_sha256 and details empty; the next append rewrites
+    it once (atomically) with the full header, keeping every old row."""
+    from gan_eval.results.table import ADDED_COLUMNS, LEGACY_COLUMNS
+
+    path = tmp_path / "old.csv"
+    old = rows().drop(columns=list(ADDED_COLUMNS))
+    old.to_csv(path, index=False, lineterminator="\n")
+    assert path.read_text().splitlines()[0] == ",".join(LEGACY_COLUMNS)
+    loaded = load_results(path)
+    assert (loaded["weights_sha256"] == "").all() and (loaded["details"] == "").all()
+    store.check_results_target(path)  # accepted before the evaluation
+    append_results(rows(), path)
+    assert path.read_text().splitlines()[0] == ",".join(table.COLUMNS)
+    after = load_results(path)
+    assert len(after) == 2 * len(rows())
+    assert after.iloc[: len(old)]["value"].tolist() == loaded["value"].tolist()

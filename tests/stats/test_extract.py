@@ -29,7 +29,7 @@ def _run_as_ranks(monkeypatch, source, world: int, **kw):
         monkeypatch.setattr(ex, "all_gather", lambda obj, sent=sent: sent.append(obj) or [obj] * world)
         ex.extract(source, build_extractor("dummy"), device=torch.device("cpu"), progress=False, **kw)
         contributions[rank] = sent
-    calls = iter(range(3))  # extract gathers three things: chunk states, kept features, logits
+    calls = iter(range(4))  # extract gathers four things: chunk states, kept features, logits, pixels
     monkeypatch.setattr(ex, "rank_world", lambda: (0, world))
 
     def gather(obj, it=calls):
@@ -46,12 +46,13 @@ def test_any_number_of_ranks_gives_the_moments_of_one_process_bit_for_bit(monkey
     """1000 images in batches of 37 (28 batches, uneven last batch, chunks of 2 batches): the float64 moments,
     kept features and logits of K ranks equal one process's exactly (same folds in the same order)."""
     source = _source(1000)
-    kw = dict(batch_size=37, keep_features=300, keep_logits=True, subset_seed=4)
+    kw = dict(batch_size=37, keep_features=300, keep_logits=True, keep_pixels=True, subset_seed=4)
     one = ex.extract(source, build_extractor("dummy"), device=torch.device("cpu"), progress=False, **kw)
     many = _run_as_ranks(monkeypatch, source, world, **kw)
     assert many.n == one.n == 1000
     assert np.array_equal(many.mu, one.mu) and np.array_equal(many.sigma, one.sigma)
     assert np.array_equal(many.features, one.features) and np.array_equal(many.logits, one.logits)
+    assert np.array_equal(many.pixels, one.pixels) and np.array_equal(one.pixels, source.images.numpy())
 
 
 def test_the_reduction_chunks_depend_on_the_data_not_on_the_ranks():

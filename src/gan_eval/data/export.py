@@ -176,7 +176,9 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, paddi
     from PIL import Image
     from torchvision.utils import make_grid
 
-    grid = make_grid(images.cpu(), nrow=nrow, padding=padding, pad_value=0)  # uint8 [3, H', W']
+    grid = make_grid(
+        torch.as_tensor(images).cpu(), nrow=nrow, padding=padding, pad_value=0
+    )  # uint8 [3, H', W']
     pil = Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
 
     def write(tmp: Path) -> None:

@@ -12,10 +12,6 @@ from gan_eval.metrics.keys import STD_OF
 from gan_eval.metrics.registry import MetricSpec
 from gan_eval.stats.feature_stats import FeatureStats
 
-KNN_METRICS = ("pr", "dc")
-"""Metrics that get no bootstrap interval: resampling with replacement duplicates samples, whose
-zero-distance neighbours shrink the k-NN radii and bias the intervals (recall's fell below its value)."""
-
 
 @dataclass
 class _Resampled:
@@ -40,11 +36,11 @@ def bootstrap_cis(
 
     ``real`` / ``fake``: what the metrics read (``mu``, ``sigma``, ``n``, ``features`` float32 [N, D],
     ``logits`` float32 [N, C]); ``fake.features`` must hold every generated sample. Returns value key ->
-    (low, high) at ``level``; k-NN metrics (``KNN_METRICS``) are skipped. ``progress(done, b)`` is called
-    after each resample.
+    (low, high) at ``level``; metrics whose spec gives a ``no_bootstrap`` reason are skipped.
+    ``progress(done, b)`` is called after each resample.
     """
     assert fake.features is not None
-    specs = [s for s in specs if s.name not in KNN_METRICS]
+    specs = [s for s in specs if s.no_bootstrap is None]  # each spec states why it cannot be resampled
     rng = np.random.default_rng(seed + 1)
     n = fake.n
     draws: dict[str, list[float]] = {}

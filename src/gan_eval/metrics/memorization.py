@@ -54,9 +54,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from gan_eval.errors import UserError
+from gan_eval.metrics.ct_statistic import (  # noqa: F401 - CTResult and mann_whitney_u re-exported
+    DEFAULT_TAU,
+    CTResult,
+    ct_statistic,
+    mann_whitney_u,
+)
 from gan_eval.metrics.kmeans import kmeans
 from gan_eval.metrics.knn import nearest_neighbours
 from gan_eval.stats.feature_stats import as_feature_tensor
@@ -82,7 +87,6 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
 """Direction of each value key (the other keys are diagnostics)."""
 
 DEFAULT_CELLS = 50
-DEFAULT_TAU = 20
 DEFAULT_RATIO_K = 50
 DEFAULT_RATIO_THRESHOLD = 1.0 / 3.0
 KMEANS_SAMPLE = 20000
@@ -264,58 +268,6 @@ def training_reference(
         t_rows.dtype == torch.uint8,
         seed,
     )
-
-
-def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
-    """The Mann-Whitney U statistic of sample ``x`` against ``y`` (float [m], [n]): the number of pairs with
-    x > y plus half the ties, from average ranks (``scipy.stats.mannwhitneyu(x, y).statistic``)."""
-    ranks = rankdata(np.concatenate([x, y]))
-    m = x.shape[0]
-    return float(ranks[:m].sum() - m * (m + 1) / 2.0)
-
-
-@dataclass(frozen=True, eq=False)
-class CTResult:
-    """``ct``: the statistic (nan when no cell qualifies); ``z`` float64 [C] per-cell Z_U (nan for cells
-    not averaged); ``weight`` float64 [C] test share of the cells averaged (0 elsewhere); ``used`` bool [C];
-    ``gen_counts``, ``test_counts`` int64 [C]."""
-
-    ct: float
-    z: np.ndarray
-    weight: np.ndarray
-    used: np.ndarray
-    gen_counts: np.ndarray
-    test_counts: np.ndarray
-
-
-def ct_statistic(
-    gen_dist: np.ndarray,
-    gen_cells: np.ndarray,
-    test_dist: np.ndarray,
-    test_cells: np.ndarray,
-    n_cells: int,
-    tau: int = DEFAULT_TAU,
-) -> CTResult:
-    """Meehan et al.'s C_T from per-row nearest-training-row distances within cells.
-
-    ``gen_dist`` float [m] / ``gen_cells`` int [m]: generated rows; ``test_dist`` float [n] /
-    ``test_cells`` int [n]: held-out rows; cells in [0, n_cells). A cell is averaged when it holds more than
-    ``tau`` generated rows and at least one test row. See the module docstring for the formula.
-    """
-    gen_dist, test_dist = np.asarray(gen_dist, np.float64), np.asarray(test_dist, np.float64)
-    gen_cells, test_cells = np.asarray(gen_cells, np.int64), np.asarray(test_cells, np.int64)
-    gen_counts = np.bincount(gen_cells, minlength=n_cells)
-    test_counts = np.bincount(test_cells, minlength=n_cells)
-    used = (gen_counts > tau) & (test_counts > 0)
-    z = np.full(n_cells, np.nan)
-    for c in np.flatnonzero(used):
-        lq, lp = gen_dist[gen_cells == c], test_dist[test_cells == c]
-        m, n = lq.shape[0], lp.shape[0]
-        u = mann_whitney_u(lq, lp)
-        z[c] = (u - (n * m / 2.0 - 0.5)) / np.sqrt(n * m * (n + m + 1) / 12.0)
-    weight = np.where(used, test_counts / max(1, test_dist.shape[0]), 0.0)
-    ct = float(np.dot(weight[used], z[used]) / weight[used].sum()) if used.any() else float("nan")
-    return CTResult(ct, z, weight, used, gen_counts, test_counts)
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,11 +28,13 @@ def metric_direction(metric: str) -> bool | None:
         return None
 
 
-def _check_metric(metric: str, where: str) -> None:
-    from gan_eval.metrics.registry import higher_is_better
+def _check_metric(metric: str, where: str, *, ranked: bool) -> None:
+    """UserError unless ``metric`` is a metric value key; ``ranked``: it must also have a direction (a
+    regression gate needs "worse"; an absolute bound does not, e.g. ``copying_ct = { min = -3 }``)."""
+    from gan_eval.metrics.registry import higher_is_better, value_direction
 
     try:
-        higher_is_better(metric)
+        (higher_is_better if ranked else value_direction)(metric)
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
 
@@ -102,7 +104,7 @@ def load_gate_config(path: Path | str) -> GateConfig:
     absolute = []
     for metric, rule in data.get("absolute", {}).items():
         where = f"{path} [absolute] {metric}"
-        _check_metric(metric, f"{path} [absolute]")
+        _check_metric(metric, f"{path} [absolute]", ranked=False)
         if not isinstance(rule, dict):
             raise UserError(f"{where} must be a table like {{ max = 30 }}, got {rule!r}")
         bad = sorted(set(rule) - {"min", "max"})
@@ -138,7 +140,7 @@ def load_gate_config(path: Path | str) -> GateConfig:
         if metric in _REGRESSION_KEYS:
             continue
         where = f"{path} [regression] {metric}"
-        _check_metric(metric, f"{path} [regression]")
+        _check_metric(metric, f"{path} [regression]", ranked=True)
         if not isinstance(rule, dict):
             raise UserError(f"{where} must be a table like {{ margin = 2.0 }}, got {rule!r}")
         bad = sorted(set(rule) - {"margin", "rel_margin", "require_ci_separation"})

@@ -31,19 +31,47 @@ import numpy as np
 import pandas as pd
 
 from gan_eval.atomic import atomic_write, atomic_write_bytes
+from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
 from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
 from gan_eval.reporting.gate_config import load_gate_config, metric_direction
 from gan_eval.reporting.gate_output import gates_markdown
 from gan_eval.reporting.gates import run_gates
-from gan_eval.reporting.plots import plot_class_histogram, plot_metric_vs_epoch
+from gan_eval.reporting.plots import (
+    plot_class_histogram,
+    plot_distance_histograms,
+    plot_inverse_n_fits,
+    plot_metric_vs_epoch,
+    plot_prd_curves,
+)
+from gan_eval.reporting.sections import beyond_fid_sections, in_summary
 from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, group_of
 from gan_eval.results.query import COMPARED_META
 from gan_eval.results.table import check_comparable
 
 _ARROW = {True: " ↑", False: " ↓", None: ""}
 # metrics appear in this order (others after them, in table order)
-_METRIC_ORDER = ("fid", "is_mean", "kid_mean", "precision", "recall", "density", "coverage")
+_METRIC_ORDER = (
+    "fid",
+    "is_mean",
+    "kid_mean",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "fid_inf",
+    "is_inf",
+    "prd_f8",
+    "prd_f1_8",
+    "vendi",
+    "vendi_real",
+    "class_kl",
+    "class_tv",
+    "class_coverage",
+    "auth_pct",
+    "copying_ct",
+    "near_copy_frac",
+)
 
 
 def _metric_rank(metric: str) -> int:
@@ -116,6 +144,7 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     per column in bold (only with 2+ values and a known direction), and metric headers with ↓ / ↑ for lower /
     higher is better."""
     df = latest_rows(results)
+    df = df[[in_summary(str(m)) for m in df["metric"]]]  # per-class and pixel-space values: their sections
     df = df.assign(column=_columns(df))
     metric_of = dict(zip(df["column"], df["metric"], strict=True))
     metrics = sorted(dict.fromkeys(df["column"]), key=lambda c: _metric_rank(metric_of[c]))
@@ -162,13 +191,17 @@ def _with_arrow(column: str, direction: bool | None) -> str:
 
 
 def _n_real_text(rows: pd.DataFrame) -> str:
-    """``n_real: fid 60000, kid_mean 10000`` for the metrics of a group that use real samples."""
-    parts = []
+    """``real samples: 60000 (fid, fid_inf), 10000 (kid_mean, precision, recall)`` for the summary metrics
+    of a group that use real samples (per-class counts are in their section)."""
+    by_n: dict[str, list[str]] = {}
     for m, sub in rows.groupby("metric", sort=False):
+        if not in_summary(str(m)):
+            continue
         ns = sorted({int(n) for n in sub["n_real"] if int(n) > 0})
         if ns:
-            parts.append(f"{m} {'/'.join(str(n) for n in ns)}")
-    return f"real samples per metric: {', '.join(parts)}" if parts else ""
+            by_n.setdefault("/".join(str(n) for n in ns), []).append(str(m))
+    parts = [f"{n} ({', '.join(ms)})" for n, ms in by_n.items()]
+    return f"real samples: {'; '.join(parts)}" if parts else ""
 
 
 def class_balance_markdown(counts: np.ndarray, expected: np.ndarray | None = None) -> list[str]:
@@ -210,6 +243,7 @@ def write_report(
     sample_grids: Mapping[str, Path | str] | None = None,
     class_histograms: Mapping[str, np.ndarray] | None = None,
     title: str | None = None,
+    results_path: Path | str | None = None,
 ) -> Path:
     """Write the Markdown report for ``results`` (a results table, e.g. from ``load_results``) to ``out``.
 
@@ -218,7 +252,9 @@ def write_report(
     ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``); each
     gets a plot and the class-balance text (``gan_eval.reporting.class_balance``). ``gate_config`` adds the
     verdicts of those gates (``run_gates``: the evaluation it selects is named; when it refuses, the report
-    says why instead). Returns ``out``.
+    says why instead). ``results_path``: where the table was read from; the arrays behind its rows (curves,
+    distances, images; the ``details`` column) are found next to it for the Beyond-FID sections. Returns
+    ``out``.
     """
     out = Path(out)
     df = results
@@ -265,7 +301,7 @@ def write_report(
         latest = latest_rows(rows)
         parts = latest.groupby(["metric", "n_real"], sort=False)
         for (metric, n_real), sub in sorted(parts, key=lambda t: _metric_rank(str(t[0][0]))):
-            if sub["epoch"].dropna().nunique() < 2:
+            if sub["epoch"].dropna().nunique() < 2 or not in_summary(str(metric)):
                 continue
             name = names[g]
             if latest[latest["metric"] == metric]["n_real"].nunique() > 1:
@@ -280,6 +316,15 @@ def write_report(
             plots.append(_image_link(f"{metric} vs epoch ({name})", rel + png.name))
     if plots:
         lines += ["## Metrics over training", ""] + [p + "\n" for p in plots]
+
+    lines += beyond_fid_sections(
+        [(names[g], latest_rows(rows)) for g, rows in groups],
+        Path(results_path) if results_path is not None else None,
+        assets,
+        rel,
+        plots={"fits": plot_inverse_n_fits, "prd": plot_prd_curves, "histograms": plot_distance_histograms},
+        save_grid=save_image_grid,
+    )
 
     latest = latest_rows(df)
     labels = list(

@@ -156,3 +156,65 @@ def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
     ax.set_title(title)
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+def plot_inverse_n_fits(
+    fits: Mapping[str, Mapping[str, np.ndarray]], metric: str, path: Path, *, group: str | None = None
+) -> Path:
+    """The 1/N extrapolation (Chong & Forsyth 2020) of ``metric`` for several evaluations on one plot:
+    label -> {"n": subset sizes int [P], "values": the metric on each float [P], "line": [intercept,
+    slope, rmse]}; points at x = 1/N and the fitted line down to x = 0, where the intercept (``metric`` at
+    N = infinity) is marked."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    for label, fit in fits.items():
+        n = np.asarray(fit["n"], dtype=float)
+        values = np.asarray(fit["values"], dtype=float)
+        intercept, slope = (float(v) for v in np.asarray(fit["line"])[:2])
+        (line,) = ax.plot(1.0 / n, values, marker="o", linestyle="none", label=label)
+        x = np.linspace(0.0, float(1.0 / n.min()), 50)
+        ax.plot(x, intercept + slope * x, color=line.get_color(), linewidth=1)
+        ax.plot([0.0], [intercept], marker="*", markersize=12, color=line.get_color())
+    ax.set_xlabel("1 / N (generated samples)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: extrapolated to N = infinity (star)" + (f" - {group}" if group else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_prd_curves(
+    curves: Mapping[str, Mapping[str, np.ndarray]], path: Path, *, group: str | None = None
+) -> Path:
+    """PRD curves (Sajjadi et al. 2018) of several evaluations on one plot: label -> {"precision",
+    "recall"} float [A]; recall on x, precision on y, both in [0, 1]."""
+    fig = _figure(5.2, 4.4)
+    ax = fig.add_subplot()
+    for label, c in curves.items():
+        ax.plot(np.asarray(c["recall"]), np.asarray(c["precision"]), label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("precision-recall distributions" + (f" - {group}" if group else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_distance_histograms(gen: np.ndarray, heldout: np.ndarray, path: Path, *, title: str) -> Path:
+    """The two nearest-training-row distance histograms on one plot (density-normalised, shared bins):
+    generated -> train and held-out real -> train. A generator that copies shifts the first to the left
+    of the second."""
+    gen, heldout = np.asarray(gen, dtype=float), np.asarray(heldout, dtype=float)
+    fig = _figure(6.4, 3.4)
+    ax = fig.add_subplot()
+    both = np.concatenate([gen, heldout])
+    bins = np.linspace(float(both.min()), float(both.max()) + 1e-12, 50).tolist()
+    ax.hist(heldout, bins=bins, density=True, alpha=0.5, label=f"held-out real -> train (n={heldout.size})")
+    ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"generated -> train (n={gen.size})")
+    ax.set_xlabel("distance to the nearest training row")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -36,10 +36,12 @@ class EvalResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     class_counts: np.ndarray | None = None
     source_info: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # metric/name -> arrays (report)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["class_counts"] = None if self.class_counts is None else self.class_counts.tolist()
+        d["details"] = {k: sorted(v) for k, v in self.details.items()}  # the arrays' names, not the arrays
         return d
 
 
@@ -78,11 +80,12 @@ def _python_version() -> str:
     return platform.python_version()
 
 
-def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> pd.DataFrame:
+def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "", details: str = "") -> pd.DataFrame:
     """The results-table rows (one per metric value) of one evaluation; ``cfg`` is the evaluation's config
     (its real/fake specs as the user wrote them, precision, seed). Checkpoint, epoch and step come from
     ``res.source_info``. ``run_id`` "" means the default, :func:`gan_eval.results.run_id.default_run_id` of
-    ``cfg.fake`` (the ``runs/NAME`` folder of a checkpoint, else its name)."""
+    ``cfg.fake`` (the ``runs/NAME`` folder of a checkpoint, else its name). ``details``: the path of the
+    evaluation's arrays (:func:`gan_eval.results.details.save_details`), relative to the table's folder."""
     from gan_eval.results.run_id import default_run_id
 
     fp = res.fingerprint
@@ -104,6 +107,8 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "") -> pd.Dat
             "duration_s": res.duration_s,
             # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
             "fingerprint": fp["fingerprint"],
+            "weights_sha256": fp.get("weights_sha256", ""),
+            "details": details,
             **{k: res.source_info[k] for k in ("checkpoint", "epoch", "step") if k in res.source_info},
         }
         frames.append(

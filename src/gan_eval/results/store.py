@@ -22,7 +22,7 @@ import pandas as pd
 
 from gan_eval.atomic import atomic_write, check_output_target
 from gan_eval.errors import UserError
-from gan_eval.results.table import COLUMNS, coerce_to_schema
+from gan_eval.results.table import ADDED_COLUMNS, COLUMNS, LEGACY_COLUMNS, coerce_to_schema
 
 
 def _is_parquet(path: Path) -> bool:
@@ -84,7 +84,7 @@ def check_results_target(path: Path | str) -> Path:
     except OSError as e:
         raise UserError(f"{where}: cannot append to it ({e.strerror})") from None
     if path.stat().st_size:
-        _check_csv_header(path)
+        _check_csv_header(path)  # the legacy header is accepted: the first append migrates it
         _csv_tail(path)
     return path
 
@@ -96,7 +96,7 @@ def _check_parquet_schema(path: Path) -> None:
         names = list(pq.read_schema(path).names)
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a damaged file
         raise UserError(f"results file {path} is not a readable parquet file ({_first_line(e)})") from None
-    missing = [c for c in COLUMNS if c not in names]
+    missing = [c for c in COLUMNS if c not in names and c not in ADDED_COLUMNS]  # legacy tables are fine
     if missing:
         raise UserError(
             f"results file {path} does not have the gan-eval columns (lacks {', '.join(missing)}); "
@@ -129,32 +129,53 @@ def append_results(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False), checksum=False)
             return path
     _make_parent(path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    except OSError as e:
-        raise UserError(f"results file {path}: cannot append to it ({e.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        lead = b""
-        if size:
-            _check_csv_header(path)
-            lead = b"\n" if _csv_tail(path) == "needs_newline" else b""
-        buf = io.StringIO()
-        rows.to_csv(buf, index=False, header=size == 0, lineterminator="\n")
-        data = lead + buf.getvalue().encode()
+    while True:  # at most twice: once more after migrating a legacy table (a new file under the name)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as e:  # e.g. a full disk: no partial row stays behind
-            os.ftruncate(fd, size)
-            raise UserError(
-                f"results file {path}: the append failed ({e.strerror}); the file is unchanged"
-            ) from None
-    finally:
-        os.close(fd)  # releases the lock
-    return path
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise UserError(f"results file {path}: cannot append to it ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _same_file(fd, path):  # replaced (migrated) while we waited for the lock: reopen
+                continue
+            size = os.fstat(fd).st_size
+            if size and _check_csv_header(path):
+                _migrate_legacy_csv(path)  # atomically, under our lock; then append to the new file
+                continue
+            lead = b"\n" if size and _csv_tail(path) == "needs_newline" else b""
+            buf = io.StringIO()
+            rows.to_csv(buf, index=False, header=size == 0, lineterminator="\n")
+            data = lead + buf.getvalue().encode()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as e:  # e.g. a full disk: no partial row stays behind
+                os.ftruncate(fd, size)
+                raise UserError(
+                    f"results file {path}: the append failed ({e.strerror}); the file is unchanged"
+                ) from None
+            return path
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open descriptor ``fd`` is still the file at ``path`` (not replaced by a rename)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    own = os.fstat(fd)
+    return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _migrate_legacy_csv(path: Path) -> None:
+    """Replace a CSV with the legacy header (no ``ADDED_COLUMNS``) by the same rows under the full header,
+    the added columns empty, atomically (temp file and rename). The caller holds the old file's lock;
+    appenders waiting on it notice the replacement (``_same_file``) and reopen."""
+    table = _read(path)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"), checksum=False)
 
 
 def _make_parent(path: Path) -> None:
@@ -175,7 +196,9 @@ def _read_text(path: Path) -> str:
         raise UserError(f"results file {path} cannot be read ({e.strerror})") from None
 
 
-def _check_csv_header(path: Path) -> None:
+def _check_csv_header(path: Path) -> bool:
+    """UserError unless the first line is the gan-eval header; True when it is the legacy header (a table
+    written before ``ADDED_COLUMNS`` existed)."""
     try:
         with open(path, "rb") as f:
             first = f.readline(1 << 16)
@@ -191,6 +214,8 @@ def _check_csv_header(path: Path) -> None:
         header = next(csv.reader(io.StringIO(line)), [])
     except csv.Error:  # e.g. a stray carriage return: not our header either way
         header = [line]
+    if header == list(LEGACY_COLUMNS):
+        return True
     if header != list(COLUMNS):
         found = ", ".join(header)
         found = found[:200] + "..." if len(found) > 200 else found
@@ -198,6 +223,7 @@ def _check_csv_header(path: Path) -> None:
             f"results file {path} does not have the gan-eval columns (found {found}); "
             "append to a new file or fix its header"
         )
+    return False
 
 
 def _csv_tail(path: Path, text: str | None = None) -> str:

@@ -31,6 +31,11 @@ Schema (columns in this order; the table below is the one in the README):
 | torch_version | str | torch version that computed the row |
 | device | str | device the features were computed on (`cpu`, `cuda:0`) |
 | duration_s | float64 | wall time of the whole evaluation in seconds, empty when unknown |
+| weights_sha256 | str | sha256 of the extractor's weights (part of the fingerprint), empty when unknown |
+| details | str | `.npz` of the arrays behind the row (curves, distances), relative to the table's folder |
+
+Tables written before the last two columns existed (``LEGACY_COLUMNS``) are read with them empty, and an
+append rewrites such a CSV once with the full header.
 
 The fingerprint is :func:`compute_fingerprint` of the ``FINGERPRINT_KEYS`` (extractor, protocol, weights
 sha256, real set, n_fake, seed, precision), so all rows of one evaluation share it. Rows whose
@@ -86,8 +91,13 @@ SCHEMA: dict[str, Column] = {
     "torch_version": Column("str", "torch version that computed the row"),
     "device": Column("str", "device the features were computed on"),
     "duration_s": Column("float64", "wall time of the whole evaluation in seconds, empty when unknown"),
+    "weights_sha256": Column("str", "sha256 of the extractor's weights, empty when unknown"),
+    "details": Column("str", "the .npz of arrays behind the row, relative to the results file's folder"),
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+ADDED_COLUMNS: tuple[str, ...] = ("weights_sha256", "details")
+"""Columns added after the first release of the schema (both text, empty when unknown)."""
+LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 
 # The columns that change the number: rows are comparable only when these agree (``metric`` included, so
 # comparisons are always per metric).
@@ -113,6 +123,8 @@ _OPTIONAL_META = (
     "gan_eval_version",
     "torch_version",
     "duration_s",
+    "weights_sha256",
+    "details",
 )
 
 
@@ -186,6 +198,8 @@ def make_rows(
         "epoch": None,
         "step": None,
         "duration_s": math.nan,
+        "weights_sha256": (fingerprint_extra or {}).get("weights_sha256", ""),
+        "details": "",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "gan_eval_version": _package_version("gan-eval"),
         "torch_version": _package_version("torch"),
@@ -236,6 +250,9 @@ def coerce_to_schema(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     Raises UserError naming the missing columns or the columns whose values do not fit their dtype.
     """
     missing = [c for c in COLUMNS if c not in df.columns]
+    if missing and set(missing) <= set(ADDED_COLUMNS):  # a table from before these columns: they are empty
+        df = df.assign(**{c: "" for c in missing})
+        missing = []
     if missing:
         raise UserError(
             f"results table {source} lacks columns {', '.join(missing)}; expected the gan-eval schema "

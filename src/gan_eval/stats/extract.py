@@ -49,6 +49,9 @@ class Extracted:
     features: np.ndarray | None
     logits: np.ndarray | None
     from_cache: bool = False
+    pixels: np.ndarray | None = None  # the images themselves, uint8 [N, C, H, W] (keep_pixels)
+    labels: np.ndarray | None = None  # real set: int64 class labels of the kept feature rows
+    class_counts: np.ndarray | None = None  # real set: int64 [C] images per class over the whole set
 
     @classmethod
     def from_moments(
@@ -78,6 +81,7 @@ def extract(
     batch_size: int | None = None,
     keep_features: int | None = 0,
     keep_logits: bool = False,
+    keep_pixels: bool = False,
     subset_seed: int = 0,
     progress: bool = True,
     label: str = "features",
@@ -89,6 +93,7 @@ def extract(
         keep_features: 0 keeps none; None keeps all; k keeps a seeded subset of k feature rows
             (float32 [k, D]).
         keep_logits: keep the logits of every image (float32 [N, C]); needs a classifier head.
+        keep_pixels: keep every image (uint8 [N, C, H, W]; the memorization metrics compare pixels).
     Returns float64 moments over all N images plus what was kept.
     """
     n_total = len(source)
@@ -105,6 +110,7 @@ def extract(
     total = FeatureStats(extractor.feature_dim)
     kept: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, features float32 [k, D])
     logits: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, logits float32 [b, C])
+    pixels: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, images uint8 [b, C, H, W])
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)  # checked once at the end: no sync per batch
     # One batch shape only: a compiled extractor would recompile for the last, shorter batch, and cuDNN's
     # benchmark mode would time every convolution again for it (seconds per new shape on an H200).
@@ -131,6 +137,8 @@ def extract(
                     kept.append((idx[sel], feats[torch.from_numpy(sel).to(feats.device)].cpu().numpy()))
             if keep_logits:
                 logits.append((idx, out["logits"][:n_b].float().cpu().numpy()))
+            if keep_pixels:
+                pixels.append((idx, x[:n_b].cpu().numpy()))
             seen += n_b * world  # rank 0 alone shows progress: an estimate of all ranks' work
             bar.update(min(seen, n_total))
     if bool(nonfinite):
@@ -142,6 +150,7 @@ def extract(
         states = {c: s for part in all_gather(states) for c, s in part.items()}
         kept = [part for parts in all_gather(kept) for part in parts]
         logits = [part for parts in all_gather(logits) for part in parts]
+        pixels = [part for parts in all_gather(pixels) for part in parts]
     with torch.inference_mode():  # total may hold inference tensors from the in-loop folds
         for c in sorted(states):  # the same folds, in the same order, whatever the number of ranks
             total.merge_(FeatureStats.from_state(states[c]))
@@ -152,6 +161,7 @@ def extract(
         n=total.n,
         features=_ordered(kept),
         logits=_ordered(logits),
+        pixels=_ordered(pixels),
     )
 
 
