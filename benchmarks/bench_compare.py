@@ -113,10 +113,11 @@ def in_process(checkpoint: str, n: int, bootstrap: int, ref_resamples: int) -> d
     """Stage times of one checkpoint's evaluation, the fast bootstrap per metric and the reference's."""
     import torch
 
-    from gan_eval.data import parse_source
     from gan_eval.metrics.bootstrap import bootstrap_intervals, reference_replicates
     from gan_eval.metrics.registry import get_metric
-    from gan_eval.pipeline import EvalConfig, build_for, extract, real_statistics
+    from gan_eval.pipeline import EvalConfig
+    from gan_eval.stages import open_extractor, open_fake_source, real_side
+    from gan_eval.stats.extract import extract
 
     out: dict[str, float] = {}
     cfg = EvalConfig(
@@ -124,23 +125,12 @@ def in_process(checkpoint: str, n: int, bootstrap: int, ref_resamples: int) -> d
     )
     device = torch.device("cpu")
     t = time.perf_counter()
-    ext = build_for(cfg, device)
-    src = parse_source(checkpoint, n=n, sample_seed=0, seed=0, device="cpu", batch_size=500)
+    ext = open_extractor(cfg, device)
+    src = open_fake_source(checkpoint, cfg, device)
     fake = extract(src, ext, device=device, keep_features=None, keep_logits=True, progress=False)
     out["fake pass (sample + mnist-lenet)"] = time.perf_counter() - t
     t = time.perf_counter()
-    real = real_statistics(
-        parse_source("mnist", seed=0),
-        ext,
-        device=device,
-        precision="fp32",
-        batch_size=None,
-        need_features=cfg.max_real_features,
-        need_logits=False,
-        use_cache=True,
-        seed=0,
-        progress=False,
-    )
+    real = real_side(cfg, ext, device, need_features=True).stats
     out["real statistics (cache)"] = time.perf_counter() - t
     reported: dict[str, float] = {}
     for name in ("fid", "is", "kid"):

@@ -19,18 +19,11 @@ import pytest
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics import METRICS, MetricSpec
-from gan_eval.metrics import bootstrap as bs
-from gan_eval.metrics.bootstrap import (
-    KNN_REASON,
-    KidPoint,
-    bootstrap_intervals,
-    kid_replicates,
-    reference_replicates,
-    resample_indices,
-    subset_u_variance,
-)
+from gan_eval.metrics import METRICS, MetricSpec, replicates, replicates_kid
+from gan_eval.metrics.bootstrap import bootstrap_intervals, reference_replicates, resample_indices
+from gan_eval.metrics.catalog import KNN_REASON
 from gan_eval.metrics.kid import kid
+from gan_eval.metrics.replicates_kid import KidPoint, kid_replicates, subset_u_variance
 from gan_eval.stats import FeatureStats
 
 
@@ -59,7 +52,7 @@ def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 )
 def test_fid_and_is_replicates_equal_the_reference(d, n_real_stats, paths, monkeypatch) -> None:
     for name, value in paths.items():
-        monkeypatch.setattr(bs, name, value)
+        monkeypatch.setattr(replicates, name, value)
     fake, real, logits, mu, sigma = _sets(203, 150, d, n_real_stats=n_real_stats)
     inputs = dict(fake_logits=logits, real_mu=mu, real_sigma=sigma, real_features=real)
     with warnings.catch_warnings():
@@ -84,7 +77,7 @@ def test_fid_and_is_replicates_equal_the_reference(d, n_real_stats, paths, monke
 
 
 def test_kid_count_replicates_equal_brute_force(monkeypatch) -> None:
-    monkeypatch.setattr(bs, "TILE", 64)  # 150 fake rows: 3 x 3 tiles, the last ones partial
+    monkeypatch.setattr(replicates_kid, "TILE", 64)  # 150 fake rows: 3 x 3 tiles, the last ones partial
     fake, real, *_ = _sets(150, 130, 5, seed=1)
     idx = np.stack(list(resample_indices(150, 6, seed=2)))
     got = kid_replicates(torch.from_numpy(fake), real, idx, KidPoint(0.0, 1, 150), 0, lambda: None)
@@ -201,7 +194,9 @@ def test_other_registered_metrics_fall_back_to_the_reference(monkeypatch) -> Non
     def mean_norm(real, fake, **_):
         return {"mean_norm": float(np.linalg.norm(np.asarray(fake.features).mean(0)))}
 
-    spec = MetricSpec("mean_norm", False, frozenset({"features"}), mean_norm, ("mean_norm",), False)
+    spec = MetricSpec(
+        "mean_norm", {"mean_norm": False}, frozenset({"features"}), mean_norm, ("mean_norm",), False
+    )
     monkeypatch.setitem(METRICS, "mean_norm", spec)
     fake, *_ = _sets(60, 10, 3)
     out = bootstrap_intervals(["mean_norm"], fake, n_resamples=9, seed=4)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_eval.data.checkpoints import load_checkpoint
+from gan_eval.data.checkpoint_format import load_checkpoint
 from gan_eval.errors import UserError
 from gan_eval.train import load_train_config, train
 from gan_eval.train.loop import normalize
@@ -223,7 +223,8 @@ def test_lean_adam_step_is_bit_for_bit_torch_adam():
     import torch
     from torch import nn
 
-    from gan_eval.train.loop import _adam, _AdamStep
+    from gan_eval.train.optim import AdamStep as _AdamStep
+    from gan_eval.train.optim import adam as _adam
 
     torch.manual_seed(0)
     a = nn.Sequential(nn.Linear(20, 30), nn.BatchNorm1d(30), nn.LeakyReLU(0.2), nn.Linear(30, 1))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.registry import KID_MEAN, KID_STD, KID_SUBSET_SIZE, KID_SUBSETS
+from gan_eval.metrics.keys import KID_MEAN, KID_STD, KID_SUBSET_SIZE, KID_SUBSETS
 from gan_eval.stats.feature_stats import as_feature_tensor
 
 
