@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/python -m gan_eval.demo
 
-# The whole suite, slow tests included (CI runs this), after ruff and mypy.
+# The whole suite, slow tests included (CI runs this), after ruff and mypy; then the tests that compare floats
+# across processes, threads or batch sizes once more with oneDNN and ATen held to AVX2 (another CPU's kernels).
 test: install lint
 	$(BIN)/python -m pytest -q
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(BIN)/python -m pytest -q -m determinism
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -41,7 +41,7 @@ CONFIGS = ("mlp_gan", "dcgan", "wgan_gp")
 
 def random_weights(folder: Path) -> str:
     """A pytorch-fid-layout weight file with random values (speed does not depend on the weights)."""
-    from gan_eval.features.inception import InceptionV3FID
+    from gan_eval.features.inception_net import InceptionV3FID
 
     torch.manual_seed(0)
     net = InceptionV3FID()
@@ -127,8 +127,9 @@ def bench_eval(
 
 def bench_forward(weights: str, batch: int, log: Any) -> list[dict[str, Any]]:
     """Extractor forward alone (uint8 [batch, 1, 28, 28] already on the GPU): layout x precision x folding."""
-    from gan_eval.features.inception import InceptionExtractor, load_inception
-    from gan_eval.pipeline import precision_context
+    from gan_eval.features.inception import InceptionExtractor
+    from gan_eval.features.inception_load import load_inception
+    from gan_eval.runtime import precision_context
 
     x = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, device="cuda")
     dev = torch.device("cuda")

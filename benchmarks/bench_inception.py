@@ -45,7 +45,7 @@ PF_TARGET = 1.7
 
 def bench_forward(weights: Path, repeats: int, batch: int = 32) -> list[Row]:
     from gan_eval.data.datasets import load_arrays
-    from gan_eval.features.inception import load_inception
+    from gan_eval.features.inception_load import load_inception
     from gan_eval.features.protocols import get_protocol
 
     net, _ = load_inception(weights)

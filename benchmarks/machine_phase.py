@@ -16,9 +16,10 @@ import time
 
 import torch
 
-from gan_eval.train.loop import _adam, _AdamStep
 from gan_eval.train.mlp_step import for_models
 from gan_eval.train.models import MLPDiscriminator, MLPGenerator
+from gan_eval.train.optim import AdamStep as _AdamStep
+from gan_eval.train.optim import adam as _adam
 
 
 def main(argv: list[str] | None = None) -> None:

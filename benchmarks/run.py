@@ -8,9 +8,10 @@ prints the table of ratios and rewrites benchmarks/RESULTS.md.
 Benchmarks (each also runs alone: ``python -m benchmarks.bench_<name> --help``):
 inception (end to end vs pytorch-fid, torch-fidelity, torchmetrics; forward alone), fid_stats (FID from
 statistics at d = 2048), lenet (mnist-lenet full evaluation; cached real statistics), memory (peak RSS at 5k
-and 50k samples), train (reference training loop vs ours), gpu (per-precision Inception throughput and
-training on a CUDA device; skipped without one, see RESULTS_GPU.md). A benchmark that fails is recorded as a
-failed row and the others still run.
+and 50k samples), compare (`gan-eval compare` of 5 checkpoints with and without bootstrap intervals; the fast
+bootstrap vs the per-resample rerun it replaced; its memory), train (reference training loop vs ours), gpu
+(per-precision Inception throughput and training on a CUDA device; skipped without one, see
+RESULTS_GPU.md). A benchmark that fails is recorded as a failed row and the others still run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, Row, machine, other_load
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-ALL = ("inception", "fid_stats", "lenet", "memory", "train", "gpu")
+ALL = ("inception", "fid_stats", "lenet", "memory", "compare", "train", "gpu")
 
 
 def run_inception(full: bool, images: int | None) -> list[Row]:
@@ -70,6 +71,12 @@ def run_memory(full: bool, images: int | None, cache: Path) -> list[Row]:
     from benchmarks import bench_memory
 
     return bench_memory.main(["--cache-dir", str(cache)])
+
+
+def run_compare(full: bool, images: int | None) -> list[Row]:
+    from benchmarks import bench_compare
+
+    return bench_compare.main([])
 
 
 def run_gpu(full: bool, images: int | None) -> list[Row]:
@@ -234,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fid_stats": lambda: run_fid_stats(args.full, args.images),
                 "lenet": lambda: run_lenet(args.full, args.images, cache),
                 "memory": lambda: run_memory(args.full, args.images, cache),
+                "compare": lambda: run_compare(args.full, args.images),
                 "train": lambda: run_train(args.full, args.images),
                 "gpu": lambda: run_gpu(args.full, args.images),
             }

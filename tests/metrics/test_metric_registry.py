@@ -7,25 +7,36 @@ import pytest
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics import METRICS, MetricInputs, get_metric, higher_is_better, list_metrics
+from gan_eval.metrics import METRICS, MetricInputs, get_metric, higher_is_better, keys, list_metrics
 from gan_eval.metrics import registry as reg
 from gan_eval.metrics.fid import fid_from_stats
 from gan_eval.stats import FeatureStats
 
 
 def test_names_and_directions() -> None:
-    assert list_metrics() == ["dc", "fid", "is", "kid", "pr"]
-    lower = {reg.FID, reg.KID_MEAN}
-    higher = {reg.IS_MEAN, reg.PRECISION, reg.RECALL, reg.DENSITY, reg.COVERAGE}
+    assert list_metrics() == [
+        "classes", "copy", "dc", "fid", "fid_class", "fid_inf", "is", "is_inf", "kid", "pr", "prd", "vendi"
+    ]  # fmt: skip
+    lower = {keys.FID, keys.KID_MEAN, "fid_inf", "class_kl", "class_tv", "near_copies", "near_copy_frac"}
+    higher = {keys.IS_MEAN, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE, "is_inf", "auth_pct"}
+    higher |= {"prd_f8", "prd_f1_8", "vendi", "vendi_real", "class_coverage", "class_coverage_frac"}
+    lower |= {"near_copies_pixels", "near_copy_frac_pixels"}
+    higher |= {"auth_pct_pixels"}
     for key in lower:
         assert higher_is_better(key) is False
     for key in higher:
         assert higher_is_better(key) is True
-    assert set(reg.direction_table()) == lower | higher
-    for key in (reg.IS_STD, reg.KID_STD, reg.FID_CLIPPED_EIGS, "nonsense"):
-        with pytest.raises(UserError, match="no direction"):
+    assert higher_is_better("fid_class_7") is False and reg.value_direction("fid_class_7") is False
+    two_sided = {"copying_ct", "copying_ct_pixels"}  # about 0 is right: a value, but no ranking
+    assert set(reg.direction_table()) == lower | higher | two_sided
+    for key in two_sided:
+        assert reg.value_direction(key) is None
+        with pytest.raises(UserError, match="no single good direction"):
             higher_is_better(key)
-    with pytest.raises(UserError, match="available: dc, fid, is, kid, pr"):
+    for key in (keys.IS_STD, keys.KID_STD, keys.FID_CLIPPED_EIGS, "fid_class_x", "nonsense"):
+        with pytest.raises(UserError, match="not a metric value"):
+            higher_is_better(key)
+    with pytest.raises(UserError, match="available: classes, copy, dc, fid"):
         get_metric("fjd")
     assert get_metric("is").needs == frozenset({"logits"}) and not get_metric("is").needs_real
     assert all(spec.name == name for name, spec in METRICS.items())
@@ -33,9 +44,9 @@ def test_names_and_directions() -> None:
 
 def test_register_validation() -> None:
     with pytest.raises(ValueError, match="needs"):
-        reg.register_metric("bad", higher_is_better=True, needs={"pixels"}, keys=("x",))
+        reg.register_metric("bad", higher_is_better=True, needs={"colours"}, keys=("x",))
     with pytest.raises(ValueError, match="both directions"):
-        reg.register_metric("bad2", higher_is_better=True, needs={"stats"}, keys=(reg.FID,))(lambda r, f: {})
+        reg.register_metric("bad2", higher_is_better=True, needs={"stats"}, keys=(keys.FID,))(lambda r, f: {})
     assert "bad2" not in METRICS
 
 
@@ -53,7 +64,8 @@ def test_compute_all_from_one_set_of_inputs() -> None:
     assert set(get_metric("pr").compute(r_in, f_in)) == {"precision", "recall"}
     assert set(get_metric("dc").compute(r_in, f_in)) == {"density", "coverage"}
     for spec in METRICS.values():
-        assert all(key in reg.direction_table() or key in reg.STD_OF.values() for key in spec.keys)
+        assert all(key in reg.direction_table() or key in keys.STD_OF.values() for key in spec.keys)
+        assert spec.no_bootstrap is None or len(spec.no_bootstrap) > 20  # a stated reason, not a flag
 
     class Duck:  # the pipeline's own record: mu / sigma / n attributes
         def __init__(self, s: FeatureStats) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gan_eval.errors import GateFailed, UserError
-from gan_eval.reporting.gates import (
+from gan_eval.reporting import (
     Baseline,
     append_github_summary,
     evaluate_gates,
@@ -24,7 +24,7 @@ from gan_eval.reporting.gates import (
     select_evaluation,
     write_junit,
 )
-from gan_eval.results.table import append_results
+from gan_eval.results.store import append_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_regression_without_baseline_is_skipped(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[absolute\nfid = 1", "not valid TOML"),
+        ("[absolute\nfid = 1", "not a readable TOML"),
         ("[absolute]\nfrechet = { max = 3 }\n", "frechet"),
         ("[absolute]\nfid = {}\n", "no threshold"),
         ("[absolute]\nfid = { maximum = 3 }\n", "unknown key"),
@@ -185,7 +185,7 @@ def test_run_gates_with_results_table_baseline(tmp_path, results_df, make_evalua
             ),
         )
     )
-    res = run_gates(cfg, results_df)  # epoch 3: fid 12 vs 10 -> fail; precision 0.75 vs 0.70 -> pass
+    res = run_gates(cfg, results_df).results  # epoch 3: fid 12 vs 10 -> fail; precision 0.75 vs 0.70 -> pass
     assert verdicts(res) == {("fid", "regression"): False, ("precision", "regression"): True}
 
     other = make_evaluation(
@@ -201,7 +201,7 @@ def test_run_gates_missing_baseline(tmp_path, results_df, monkeypatch):
     with pytest.raises(UserError, match="baseline nope.json does not exist"):
         run_gates(load_gate_config(config(tmp_path, text)), results_df)
     res = run_gates(load_gate_config(config(tmp_path, text + 'if_missing = "skip"\n')), results_df)
-    assert [r.skipped for r in res] == [True]
+    assert [r.skipped for r in res.results] == [True]
 
 
 def test_baseline_json_round_trip(tmp_path, results_df):
@@ -220,3 +220,174 @@ def test_baseline_json_round_trip(tmp_path, results_df):
     flat.write_text("{oops")
     with pytest.raises(UserError, match="not valid JSON"):
         load_baseline(flat)
+
+
+# ------------------------------------------------------------------- [evaluation]: never gate mixed rows
+
+EXPECT = '[evaluation]\nextractor = "mnist-lenet"\nprotocol = "native"\nn_fake = 1000\n'
+
+
+def test_evaluation_keys_are_parsed_and_checked(tmp_path):
+    cfg = load_gate_config(
+        config(
+            tmp_path,
+            EXPECT + 'real = "mnist:train"\nprecision = "fp32"\nseed = 3\n[absolute]\nfid = { max = 1 }\n',
+        )
+    )
+    assert cfg.expect == {
+        "extractor": "mnist-lenet",
+        "protocol": "native",
+        "n_fake": 1000,
+        "real": "mnist:train",
+        "precision": "fp32",
+        "seed": 3,
+    }
+    assert cfg.unconstrained() == ()
+    shipped = load_gate_config(REPO / "configs/gates/mnist.toml")
+    assert shipped.expect == {
+        "extractor": "mnist-lenet",
+        "protocol": "lenet-28",  # mnist-lenet's one protocol, as its rows record it
+        "n_fake": 10000,
+        "real": "mnist:train",
+        "precision": "fp32",
+    }
+    from gan_eval.features.lenet import PROTOCOL
+
+    assert shipped.expect["protocol"] == PROTOCOL
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[evaluation]\nextractor = "x"\n', "defines no gates"),
+        ("[evaluation]\nn = 5\n[absolute]\nfid = { max = 1 }\n", "unknown key"),
+        (
+            '[evaluation]\nn_fake = "10k"\n[absolute]\nfid = { max = 1 }\n',
+            "n_fake must be a positive integer",
+        ),
+        ("[evaluation]\nn_fake = 0\n[absolute]\nfid = { max = 1 }\n", "n_fake must be a positive integer"),
+        ("[evaluation]\nseed = -1\n[absolute]\nfid = { max = 1 }\n", "seed must be a non-negative integer"),
+        (
+            "[evaluation]\nprotocol = 3\n[absolute]\nfid = { max = 1 }\n",
+            "protocol must be a non-empty string",
+        ),
+        ('[evaluation]\nextractor = ""\n[absolute]\nfid = { max = 1 }\n', "extractor must be a non-empty"),
+    ],
+)
+def test_bad_evaluation_tables_are_user_errors(tmp_path, text, message):
+    with pytest.raises(UserError, match=message):
+        load_gate_config(config(tmp_path, text))
+
+
+def test_gate_refuses_when_the_latest_checkpoint_has_no_matching_evaluation(
+    tmp_path, results_df, make_evaluation
+):
+    """The issue's case: an Inception tf1 FID of 100 images appended last is never held against mnist-lenet
+    thresholds; the refusal names what differs and where a matching evaluation is."""
+    cfg = load_gate_config(config(tmp_path, EXPECT + "[absolute]\nfid = { max = 100 }\n"))
+    inception = make_evaluation(
+        4,
+        fid=100.0,
+        is_mean=1.0,
+        prec=0.1,
+        extractor="inception",
+        protocol="tf1",
+        n_fake=100,
+        timestamp="2025-01-01T00:00:09+00:00",
+    )
+    mixed = pd.concat([results_df, inception], ignore_index=True)
+    with pytest.raises(UserError) as e:
+        run_gates(cfg, mixed)
+    msg = str(e.value)
+    assert "no evaluation of runs/demo/ckpt_epoch_004.pt (run demo) matches" in msg
+    assert "extractor is inception, expected mnist-lenet" in msg
+    assert "protocol is tf1, expected native" in msg and "n_fake is 100, expected 1000" in msg
+    assert "latest matching evaluation there is of runs/demo/ckpt_epoch_003.pt" in msg
+    # choosing the checkpoint gates it
+    out = run_gates(cfg, mixed, fake="ckpt_epoch_003.pt")
+    assert out.gated["checkpoint"] == "ckpt_epoch_003.pt" and out.values["fid"]["value"] == 12.0
+
+
+def test_gate_takes_the_latest_matching_evaluation_of_the_latest_checkpoint(
+    tmp_path, results_df, make_evaluation
+):
+    cfg = load_gate_config(config(tmp_path, EXPECT + "[absolute]\nfid = { max = 11 }\n"))
+    # epoch 3 evaluated again later: once as configured (fid 10.5), then with other settings (fid 99)
+    again = make_evaluation(3, fid=10.5, is_mean=9.0, prec=0.8, timestamp="2025-01-01T00:00:07+00:00")
+    other = make_evaluation(
+        3, fid=99.0, is_mean=9.0, prec=0.8, n_fake=5000, timestamp="2025-01-01T00:00:08+00:00"
+    )
+    out = run_gates(cfg, pd.concat([results_df, again, other], ignore_index=True))
+    assert out.gated["n_fake"] == 1000 and out.gated["timestamp"] == "2025-01-01T00:00:07+00:00"
+    assert out.values["fid"]["value"] == 10.5 and out.passed and out.notes == ()
+    # without [evaluation] the latest evaluation counts, and the outcome says it was unconstrained
+    loose = load_gate_config(config(tmp_path, "[absolute]\nfid = { max = 11 }\n"))
+    out = run_gates(loose, pd.concat([results_df, again, other], ignore_index=True))
+    assert out.gated["n_fake"] == 5000 and not out.passed
+    assert len(out.notes) == 1 and "declares no [evaluation]" in out.notes[0]
+    assert "extractor mnist-lenet, protocol native, n_fake 5000" in out.notes[0]
+    partial = load_gate_config(
+        config(tmp_path, '[evaluation]\nextractor = "mnist-lenet"\n[absolute]\nfid = { max = 11 }\n')
+    )
+    out = run_gates(partial, results_df)
+    assert "[evaluation] omits protocol, n_fake" in out.notes[0]
+
+
+def test_real_set_matches_by_meaning(tmp_path, results_df, make_evaluation):
+    text = '[evaluation]\nreal = "mnist:train"\n[absolute]\nfid = { max = 100 }\n'
+    cfg = load_gate_config(config(tmp_path, text))
+    assert run_gates(cfg, results_df).gated["real"] == "mnist"  # "mnist" is the train split
+    test_split = make_evaluation(4, fid=1.0, is_mean=9.0, prec=0.9, real="mnist:test")
+    with pytest.raises(UserError, match="real is mnist:test, expected mnist:train"):
+        run_gates(cfg, pd.concat([results_df, test_split], ignore_index=True))
+
+
+def test_results_table_baseline_is_selected_with_the_same_expectation(
+    tmp_path, results_df, make_evaluation, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    late_other = make_evaluation(
+        2, fid=1.0, is_mean=9.0, prec=0.9, n_fake=100, timestamp="2025-01-01T00:00:09+00:00"
+    )
+    append_results(pd.concat([results_df[results_df["epoch"] == 2], late_other]), "baseline.csv")
+    text = EXPECT + '[regression]\nbaseline = "baseline.csv"\nfid = { margin = 1.0 }\n'
+    out = run_gates(load_gate_config(config(tmp_path, text)), results_df)
+    # the baseline's 100-sample evaluation is passed over for its matching one (fid 10)
+    assert out.baseline is not None and out.baseline.values["fid"]["value"] == 10.0
+    assert verdicts(out.results) == {("fid", "regression"): False}  # 12 vs 10 + 1
+
+
+def test_outputs_name_the_gated_evaluation(tmp_path, results_df, monkeypatch):
+    cfg = load_gate_config(config(tmp_path, "[absolute]\nfid = { max = 11 }\n"))  # fails on epoch 3 (12)
+    out = run_gates(cfg, results_df)
+    expected = {
+        "run_id": "demo",
+        "checkpoint": "ckpt_epoch_003.pt",
+        "epoch": "3",
+        "extractor": "mnist-lenet",
+        "protocol": "native",
+        "n_fake": "1000",
+        "real": "mnist",
+        "fingerprint": out.gated["fingerprint"],
+    }
+    table = gate_table(out)
+    assert table.splitlines()[0].startswith("gated: run demo, checkpoint ckpt_epoch_003.pt (epoch 3): ")
+    assert "extractor mnist-lenet, protocol native, n_fake 1000 vs mnist" in table.splitlines()[0]
+
+    suite = ET.parse(write_junit(out, tmp_path / "gate.xml")).getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert expected.items() <= props.items() and "warning" in props
+    failure = suite.find("testcase").find("failure")
+    assert "gated: run demo, checkpoint ckpt_epoch_003.pt" in failure.text
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert append_github_summary(out)
+    body = summary.read_text()
+    table_lines = [ln for ln in body.split("Gated evaluation:")[1].splitlines() if ln.startswith("|")]
+    header, _, first = ([c.strip() for c in ln.strip("|").split("|")] for ln in table_lines[:3])
+    gated_row = dict(zip(header, (c.strip("`") for c in first), strict=True))
+    assert {k: gated_row[k] for k in expected} == expected
+    assert "> [!WARNING]" in body and "declares no [evaluation]" in body
+    with pytest.raises(GateFailed, match=r"gates failed \(run demo, checkpoint ckpt_epoch_003.pt"):
+        raise_if_failed(out)

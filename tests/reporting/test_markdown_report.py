@@ -71,11 +71,16 @@ def test_report_tables_images_and_sections(tmp_path, results_df, gate_toml):
     assert list(summary["is_mean ↑"]) == ["6 ± 0.1", "**9 ± 0.1**", "8.8 ± 0.1"]
     assert [c.startswith("**") for c in summary["precision ↑"]] == [False, False, True]
 
-    env = dict(zip(tables[1]["field"], tables[1]["value"], strict=True))
+    shares = [t for t in tables if list(t.columns[:2]) == ["class", "0"]]
+    # the numbers beside the plot: each class's share, uncovered classes in bold
+    expected = [f"{100 * c / 800:.1f} %" if c else "**0.0 %**" for c in collapsed]
+    assert len(shares) == 2 and list(shares[0].iloc[0]) == ["share of samples", *expected]
+    env_table = next(t for t in tables if list(t.columns) == ["field", "value"])
+    env = dict(zip(env_table["field"], env_table["value"], strict=True))
     assert env["protocol"] == "native" and env["n_fake"] == "1000" and env["device"] == "cpu"
     assert env["torch_version"] and len(env["fingerprint"]) == 16
 
-    gates = tables[2]  # gates on the latest evaluation (epoch 3): fid 12 > 11 fails, is_mean 8.8 passes
+    gates = tables[-1]  # gates on the latest evaluation (epoch 3): fid 12 > 11 fails, is_mean 8.8 passes
     assert list(gates["metric"]) == ["fid", "is_mean"]
     assert [s.split()[-1] for s in gates["status"]] == ["FAIL", "PASS"]
     assert "Gates FAILED" in text and "ckpt_epoch_003.pt" in text
@@ -88,21 +93,111 @@ def test_report_tables_images_and_sections(tmp_path, results_df, gate_toml):
         assert target.is_file(), link
         assert target.read_bytes()[:8] == PNG_MAGIC, link
     names = {Path(link).name for link in links}
-    assert {"fid_vs_epoch.png", "is_mean_vs_epoch.png", "precision_vs_epoch.png"} <= names
+    group = "mnist-lenet_native_n_fake_1000"  # one plot per (metric, comparable group), named after both
+    assert {f"{m}_vs_epoch_{group}.png" for m in ("fid", "is_mean", "precision")} <= names
     assert {
         "samples_ckpt_epoch_001.pt.png",
         "classes_ckpt_epoch_001.pt.png",
         "classes_ckpt_epoch_003.pt.png",
     } <= names
-    assert "Missing classes: 1, 4" in text and "All 10 classes present" in text
+    assert "Coverage 8 of 10 classes (not covered: 1 at 0 %, 4 at 0 %;" in text
+    assert "(never predicted: 1, 4)" in text
+    assert "Coverage 10 of 10 classes. Largest class 0: 10 % of samples" in text
     assert not list(out.parent.rglob("*.tmp"))
 
 
-def test_report_warns_about_incomparable_rows(tmp_path, results_df, make_evaluation):
+def test_report_groups_incomparable_rows(tmp_path, results_df, make_evaluation):
+    """Rows of another setup get their own table: the note says what differs, and the best value is marked
+    within each table only (the tf1 fid of 5 is lower than every native one but is not compared with them)."""
     other = make_evaluation(4, fid=5.0, is_mean=9.5, prec=0.9, protocol="tf1")
-    out = write_report(pd.concat([results_df, other], ignore_index=True), tmp_path / "r.md")
+    other_2 = make_evaluation(5, fid=7.0, is_mean=9.9, prec=0.95, protocol="tf1")
+    out = write_report(pd.concat([results_df, other, other_2], ignore_index=True), tmp_path / "r.md")
     text = out.read_text()
-    assert "[!WARNING]" in text and "protocol differs: native vs tf1" in text
+    assert "[!NOTE]" in text and "protocol differs: native vs tf1" in text
+    assert "### mnist-lenet, native, n_fake 1000\n" in text and "### mnist-lenet, tf1, n_fake 1000\n" in text
+    native, tf1 = md_tables(text)[:2]
+    assert list(native["label"]) == [f"ckpt_epoch_00{e}.pt" for e in (1, 2, 3)]
+    assert list(tf1["label"]) == ["ckpt_epoch_004.pt", "ckpt_epoch_005.pt"]
+    assert [c for c in native["fid ↓"] if c.startswith("**")] == ["**10 [9.5, 10.5]**"]
+    assert [c for c in tf1["fid ↓"] if c.startswith("**")] == ["**5 [4.5, 5.5]**"]
+    assert [c for c in tf1["is_mean ↑"] if c.startswith("**")] == ["**9.9 ± 0.1**"]
+
+
+def test_plots_are_one_per_metric_and_group(tmp_path, results_df, make_evaluation, monkeypatch):
+    """Each plot holds one (metric, group): its name goes to the title/axis, its runs are the lines."""
+    import gan_eval.reporting.markdown as md
+
+    calls = []
+    real_plot = md.plot_metric_vs_epoch
+
+    def spy(series, metric, path, *, higher_is_better=None, group=None):
+        calls.append((metric, group, sorted(series), {k: sorted(v["value"]) for k, v in series.items()}))
+        return real_plot(series, metric, path, higher_is_better=higher_is_better, group=group)
+
+    monkeypatch.setattr(md, "plot_metric_vs_epoch", spy)
+    rows = [results_df]
+    rows += [
+        make_evaluation(e, fid=f + 3, is_mean=i, prec=p, run_id="b")
+        for e, (f, i, p) in {1: (40, 6, 0.5), 2: (10, 9, 0.7)}.items()
+    ]
+    rows += [
+        make_evaluation(e, fid=f * 10, is_mean=i, prec=p, extractor="inception", protocol="tf1", n_fake=100)
+        for e, (f, i, p) in {1: (40, 6, 0.5), 2: (10, 9, 0.7)}.items()
+    ]
+    out = write_report(pd.concat(rows, ignore_index=True), tmp_path / "r.md")
+    lenet, incep = "mnist-lenet, native, n_fake 1000", "inception, tf1, n_fake 100"
+    assert {(m, g) for m, g, _, _ in calls} == {
+        (m, g) for m in ("fid", "is_mean", "precision") for g in (lenet, incep)
+    }
+    fid_lenet = next(c for c in calls if c[:2] == ("fid", lenet))
+    assert fid_lenet[2] == ["b", "demo"] and fid_lenet[3] == {"b": [13.0, 43.0], "demo": [10.0, 12.0, 40.0]}
+    fid_incep = next(c for c in calls if c[:2] == ("fid", incep))
+    assert fid_incep[2] == ["fid"] and fid_incep[3] == {"fid": [100.0, 400.0]}  # one run: one unnamed line
+    links = image_links(out.read_text())
+    assert len(links) == len(calls) == len(set(links))
+    assert (
+        "![fid vs epoch (inception, tf1, n_fake 100)](r_files/fid_vs_epoch_inception_tf1_n_fake_100.png)"
+        in out.read_text()
+    )
+
+
+def test_error_bars_use_the_interval_else_the_std():
+    from gan_eval.reporting.plots import _interval
+
+    nan = float("nan")
+    frame = pd.DataFrame(
+        {
+            "value": [10.0, 8.0, 5.0],
+            "ci_low": [9.0, nan, nan],
+            "ci_high": [12.0, nan, nan],
+            "std": [0.1, 0.5, nan],
+        }
+    )
+    lo, hi, kind = _interval(frame)
+    np.testing.assert_array_equal(lo[:2], [9.0, 7.5])
+    np.testing.assert_array_equal(hi[:2], [12.0, 8.5])
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+    assert kind == "confidence interval or ± 1 std"
+    # a bootstrap interval that does not contain the value is drawn as given, not clipped
+    lo, hi, _ = _interval(pd.DataFrame({"value": [10.0], "ci_low": [10.5], "ci_high": [11.0], "std": [nan]}))
+    assert (lo[0], hi[0]) == (10.5, 11.0)
+
+
+def test_report_gate_refusal_is_shown_not_raised(tmp_path, results_df, make_evaluation):
+    gates = tmp_path / "g.toml"
+    gates.write_text(
+        '[evaluation]\nextractor = "mnist-lenet"\nn_fake = 1000\nprotocol = "native"\n'
+        "[absolute]\nfid = { max = 50 }\n"
+    )
+    late = make_evaluation(
+        4, fid=1.0, is_mean=9.0, prec=0.9, n_fake=50, timestamp="2025-01-01T00:00:09+00:00"
+    )
+    out = write_report(pd.concat([results_df, late], ignore_index=True), tmp_path / "r.md", gate_config=gates)
+    text = out.read_text()
+    assert "> [!CAUTION]\n> Not gated: results: no evaluation of runs/demo/ckpt_epoch_004.pt" in text
+    assert "n_fake is 50, expected 1000" in text
+    with pytest.raises(UserError, match="does not exist"):  # a bad gate file is still an input error
+        write_report(results_df, tmp_path / "r.md", gate_config=tmp_path / "missing.toml")
 
 
 def test_report_bad_inputs(tmp_path, results_df):
@@ -121,14 +216,21 @@ def test_summary_table_single_evaluation_marks_nothing(results_df):
 
 
 def test_values_of_different_extractors_get_their_own_columns(results_df, make_evaluation):
-    import pandas as pd
-
-    from gan_eval.reporting.markdown import summary_table
-
     inception = make_evaluation(3, fid=120.0, is_mean=2.0, prec=0.1, extractor="inception", run_id="demo")
     numbers, formatted = summary_table(pd.concat([results_df, inception], ignore_index=True))
-    assert "fid [inception]" in numbers.columns and "fid [mnist-lenet]" in numbers.columns
-    # best marking stays within one extractor's column: 10.0 (epoch 2) is best among the lenet values
-    lenet_col = [c for c in formatted.columns if c.startswith("fid [mnist-lenet]")][0]
-    assert [v for v in formatted[lenet_col] if v.startswith("**")] == ["**10 [9.5, 10.5]**"]
-    assert numbers["fid [inception]"].dropna().tolist() == [120.0]
+    lenet, incep = "fid [mnist-lenet, native, n_fake 1000]", "fid [inception, native, n_fake 1000]"
+    assert lenet in numbers.columns and incep in numbers.columns
+    # best marking stays within one group's column: 10.0 (epoch 2) is best among the lenet values
+    assert [v for v in formatted["fid ↓ [mnist-lenet, native, n_fake 1000]"] if v.startswith("**")] == [
+        "**10 [9.5, 10.5]**"
+    ]
+    assert numbers[incep].dropna().tolist() == [120.0]
+    assert not any(v.startswith("**") for v in formatted["fid ↓ [inception, native, n_fake 1000]"])
+
+
+def test_one_metric_with_several_real_sample_counts_is_split(results_df, make_evaluation):
+    """Without a fingerprint hash to tell them apart (hand-made tables), n_real still separates columns."""
+    df = pd.concat([results_df, make_evaluation(4, fid=1.0, is_mean=9.0, prec=0.9, n_real=500)])
+    df["fingerprint"] = ""
+    numbers, _ = summary_table(df)
+    assert "fid (n_real 60000)" in numbers.columns and "fid (n_real 500)" in numbers.columns

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_eval.cache import sha256_file
+from gan_eval.atomic import sha256_file
 from gan_eval.metrics.fid import fid_from_stats
 from gan_eval.stats import load_moments
-from gan_eval.stats.cache import shipped_stats_dir, stats_key
+from gan_eval.stats.reference import shipped_stats_dir, stats_key
 
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 KEY_FIELDS = ("source", "n", "extractor", "protocol", "weights_sha256", "feature_dim", "precision")

@@ -50,6 +50,7 @@ def fast_step(step, G, D, opt_d, opt_g, real, z_d, z_g):
     return d_loss, g_loss, d_grads, g_grads
 
 
+@pytest.mark.determinism
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gradients_and_updates_are_autograds_bit_for_bit(threads):
     torch.set_num_threads(threads)  # the conftest fixture restores the count

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_eval.data.checkpoints import load_checkpoint
+from gan_eval.data.checkpoint_format import load_checkpoint
 from gan_eval.errors import UserError
 from gan_eval.train import load_train_config, train
 from gan_eval.train.loop import normalize
@@ -224,7 +224,8 @@ def test_lean_adam_step_is_bit_for_bit_torch_adam():
     import torch
     from torch import nn
 
-    from gan_eval.train.loop import _adam, _AdamStep
+    from gan_eval.train.optim import AdamStep as _AdamStep
+    from gan_eval.train.optim import adam as _adam
 
     torch.manual_seed(0)
     a = nn.Sequential(nn.Linear(20, 30), nn.BatchNorm1d(30), nn.LeakyReLU(0.2), nn.Linear(30, 1))
@@ -404,7 +405,7 @@ def test_bad_training_data_is_refused_before_training(tmp_path, images, message)
 
 
 def test_the_evaluator_rebuilds_the_ema_generator_of_a_dcgan_best_checkpoint(tmp_path):
-    from gan_eval.data.checkpoints import load_checkpoint_sampler
+    from gan_eval.data.generators import load_checkpoint_sampler
     from gan_eval.train.models import build_generator
 
     path = train(small("dcgan_best", epochs=1), out=tmp_path, device="cpu", progress=False, images=blobs(128))

@@ -100,6 +100,39 @@ class ArraySource(Source):
         )
 
 
+def quantize(x: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Quantize float images the way saving them as PNG does (the one quantizer of gan-eval).
+
+    x: float tensor, any shape, nominally in ``value_range`` (values outside are clamped).
+    Returns uint8 of the same shape: ``floor(255 * (x - lo) / (hi - lo) + 0.5)`` clamped to 0..255, i.e.
+    ``round(127.5 * x + 127.5)`` for the default [-1, 1] (a tanh generator), halves rounded up. The float32
+    operations are those of ``torchvision.utils.save_image(x, normalize=True, value_range=(lo, hi))``, so
+    samples quantized here equal the same samples written to PNG by torchvision and read back.
+    NaN anywhere is a UserError.
+    """
+    from gan_eval.errors import UserError
+
+    if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+        raise UserError(f"quantize expects a float tensor, got {getattr(x, 'dtype', type(x))}")
+    lo, hi = float(value_range[0]), float(value_range[1])
+    if not hi > lo:
+        raise UserError(f"value_range must have low < high, got {value_range}")
+    if torch.isnan(x).any():
+        raise UserError(f"images contain {int(torch.isnan(x).sum())} NaN values; cannot quantize to uint8")
+    y = x.clamp(min=lo, max=hi).sub(lo).div(max(hi - lo, 1e-5))
+    return y.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def sample_latent(
+    n: int, dim: int, distribution: str, gen: torch.Generator, device: torch.device | str
+) -> torch.Tensor:
+    """float32 ``[n, dim]`` from ``gen``: standard normal, or uniform on [-1, 1] (``distribution``); the one
+    latent sampler of the trainer and the evaluator."""
+    if distribution == "uniform":
+        return torch.rand(n, dim, generator=gen, device=device) * 2 - 1
+    return torch.randn(n, dim, generator=gen, device=device)
+
+
 def content_hash(images: torch.Tensor | np.ndarray) -> str:
     """sha256 (first 16 hex digits) of the array's bytes and shape."""
     arr = images.numpy() if isinstance(images, torch.Tensor) else images

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_eval import cache
+from gan_eval import atomic, cache
 from gan_eval.data.base import ArraySource
 from gan_eval.errors import UserError
 
@@ -164,11 +164,11 @@ def _save_cache(info: DatasetInfo, split: str, images: np.ndarray, labels: np.nd
         with open(tmp, "wb") as f:
             np.savez(f, images=images, labels=labels.astype(np.uint8))
 
-    cache.atomic_write(_cache_path(info, split), write)
+    cache.cache_write(_cache_path(info, split), write)  # skipped (one warning) when the cache is read-only
 
 
 def _load_cache(info: DatasetInfo, split: str) -> tuple[np.ndarray, np.ndarray] | None:
-    data = cache.read_verified(_cache_path(info, split))  # (np.load on the path reads 2.5x slower)
+    data = atomic.read_verified(_cache_path(info, split))  # (np.load on the path reads 2.5x slower)
     if data is None:
         return None
     with np.load(io.BytesIO(data)) as z:

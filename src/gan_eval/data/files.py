@@ -12,28 +12,53 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from gan_eval.data.base import ArraySource, Source, content_hash, subset_indices
-from gan_eval.errors import UserError
+from gan_eval.errors import UserError, describe_exception
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def _decode(data: bytes | Path, name: str, spec: str) -> np.ndarray:
-    """Decode one image to uint8 ``[C, H, W]``; grayscale stays 1 channel, everything else becomes RGB."""
+def _decode(data: bytes | Path, name: str, spec: str, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one image to uint8 ``[C, H, W]``; grayscale stays 1 channel, everything else becomes RGB.
+
+    16-bit grayscale (PNG ``I;16``) keeps its high byte (``>> 8``), as PIL does for 16-bit RGB and as
+    torchvision's ``ToDtype(torch.uint8, scale=True)`` does; it is not clipped to 255.
+    ``expect_hw``: the size every image must have, checked from the header before any pixel is decoded (a
+    huge image in a folder of small ones costs nothing). Pillow's decompression-bomb limit
+    (``Image.MAX_IMAGE_PIXELS``) applies: images over twice that are refused unread.
+    """
     try:
         with Image.open(data if isinstance(data, Path) else io.BytesIO(data)) as opened:
+            w, h = opened.size
+            if expect_hw is not None and (h, w) != expect_hw:
+                raise UserError(
+                    f"{spec}: mixed image sizes: {name} is {w}x{h}, the first image is "
+                    f"{expect_hw[1]}x{expect_hw[0]} (resize them to one size first)"
+                )
             opened.load()
-            im: Image.Image = opened
-            if im.mode in ("1", "I;16", "I", "F"):
-                im = im.convert("L")
-            elif im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"{spec}: cannot read image {name} ({e.__class__.__name__}: {e})") from e
+            arr = _pixels_uint8(opened)
+    except UserError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise UserError(f"{spec}: image {name} is too large to decode safely ({e})") from None
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, struct.error...)
+        raise UserError(f"{spec}: cannot read image {name} ({describe_exception(e)})") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _pixels_uint8(im: Image.Image) -> np.ndarray:
+    """uint8 ``[H, W]`` (grayscale) or ``[H, W, 3]`` of an opened, loaded image."""
+    if im.mode.startswith("I;16"):  # 16-bit grayscale, any byte order
+        return (np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8)
+    if im.mode == "I":  # 32-bit integer: 16-bit PNGs in older Pillow (values 0..65535)
+        return (np.clip(np.asarray(im).astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
+    if im.mode in ("1", "F"):
+        im = im.convert("L")
+    elif im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8)
 
 
 class _EncodedImagesSource(Source):
@@ -58,13 +83,7 @@ class _EncodedImagesSource(Source):
         return len(self.index)
 
     def _decode_checked(self, i: int) -> np.ndarray:
-        arr = _decode(self._read(i), self.names[i], self.spec)
-        if arr.shape[1:] != self.shape[1:]:
-            raise UserError(
-                f"{self.spec}: mixed image sizes: {self.names[i]} is {arr.shape[2]}x{arr.shape[1]}, "
-                f"{self.names[self.index[0]]} is {self.shape[2]}x{self.shape[1]} "
-                "(resize them to one size first)"
-            )
+        arr = _decode(self._read(i), self.names[i], self.spec, expect_hw=(self.shape[1], self.shape[2]))
         if arr.shape[0] != self.shape[0]:  # mixed gray/RGB: promote gray to RGB, keep RGB
             arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
             if self.shape[0] == 1:
@@ -124,8 +143,8 @@ class ZipSource(_EncodedImagesSource):
                     n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS) and not n.endswith("/")
                 )
                 self._blobs = {n: zf.read(n) for n in self.names}
-        except (zipfile.BadZipFile, OSError) as e:
-            raise UserError(f"{spec}: not a readable zip file ({e})") from e
+        except Exception as e:  # noqa: BLE001 - BadZipFile, OSError, NotImplementedError (compression), ...
+            raise UserError(f"{spec}: not a readable zip file ({describe_exception(e)})") from None
         self._finish_init(spec, "zip", limit, seed, workers)
         h = hashlib.sha256()
         for i in self.index:
@@ -150,11 +169,15 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
             f"{spec}: expected images [N, H, W], [N, C, H, W] or [N, H, W, C], got shape {list(arr.shape)}"
         )
     if arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):
-        arr = arr.transpose(0, 3, 1, 2)
+        # a copy, not a view: the view of an NHWC grayscale array has strides (HW, 1, W, 1), which torch takes
+        # for channels_last, so convolutions would take another path and the features change by ~1e-6
+        arr = arr.transpose(0, 3, 1, 2).copy()
     if arr.shape[1] not in (1, 3):
         raise UserError(f"{spec}: expected 1 or 3 channels, got shape {list(arr.shape)}")
     if arr.shape[0] == 0:
         raise UserError(f"{spec}: the array holds no images")
+    if arr.shape[2] == 0 or arr.shape[3] == 0:
+        raise UserError(f"{spec}: the images have no pixels (shape {list(arr.shape)})")
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating):
@@ -174,7 +197,7 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
             )
         q = np.rint((arr.astype(np.float64) - lo) * (255.0 / (hi - lo)))
         return np.clip(q, 0, 255).astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.integer):
+    if np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_:
         if arr.min() < 0 or arr.max() > 255:
             raise UserError(f"{spec}: integer images must lie in 0..255, got [{arr.min()}, {arr.max()}]")
         return arr.astype(np.uint8)
@@ -182,27 +205,42 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
 
 
 def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | None = None) -> np.ndarray:
+    """The images of a ``.npy`` or ``.npz`` file as uint8 ``[N, C, H, W]`` (see :func:`to_nchw_uint8`).
+
+    A ``.npz`` is searched for ``images``, ``x``, ``samples`` or ``arr_0``, else its only array. Never
+    unpickles (``allow_pickle=False``). A statistics file or a cached features file is refused with a message
+    that says what it is.
+    """
     if not path.is_file():
         raise UserError(f"{spec}: no such file")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise UserError(f"{spec}: not a readable {path.suffix} file ({e})") from e
-    if isinstance(loaded, np.ndarray):
-        arr = loaded
-    else:
-        with loaded as z:
-            keys = list(z.keys())
-            if "mu" in keys and "sigma" in keys:
-                raise UserError(f"{spec}: is a statistics file (mu, sigma), not images; pass it as --real")
-            key = next((k for k in ("images", "x", "samples", "arr_0") if k in keys), None)
-            if key is None and len(keys) == 1:
-                key = keys[0]
-            if key is None:
-                raise UserError(
-                    f"{spec}: no image array found (keys {keys}; expected 'images', 'x' or one array)"
-                )
-            arr = z[key]
+        if isinstance(loaded, np.ndarray):
+            arr = loaded
+        else:
+            with loaded as z:
+                keys = list(z.keys())
+                if "mu" in keys and ("sigma" in keys or "sigma_triu" in keys):
+                    raise UserError(
+                        f"{spec}: is a statistics file (mu, sigma), not images; pass it as --real"
+                    )
+                if "features" in keys and set(keys) <= {"features", "logits"}:
+                    raise UserError(f"{spec}: holds extracted features (a gan-eval cache file), not images")
+                key = next((k for k in ("images", "x", "samples", "arr_0") if k in keys), None)
+                if key is None and len(keys) == 1:
+                    key = keys[0]
+                if key is None:
+                    raise UserError(
+                        f"{spec}: no image array found "
+                        f"(keys {keys[:10]}; expected 'images', 'x' or one array)"
+                    )
+                arr = z[key]
+    except UserError:
+        raise
+    except MemoryError:
+        raise UserError(f"{spec}: the array is too large to load into memory") from None
+    except Exception as e:  # noqa: BLE001 - numpy/zipfile/zlib raise many types for a damaged file
+        raise UserError(f"{spec}: not a readable {path.suffix} file ({describe_exception(e)})") from None
     return to_nchw_uint8(arr, spec=spec, value_range=value_range)
 
 

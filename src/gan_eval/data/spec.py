@@ -21,15 +21,16 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
 def is_stats_file(spec: str) -> bool:
-    """True for a ``.npz`` holding precomputed statistics (``mu``, ``sigma``) rather than images."""
-    p = Path(spec)
-    if p.suffix != ".npz" or not p.is_file():
+    """True for a ``.npz`` holding precomputed statistics rather than images: ``mu`` with ``sigma`` (ours,
+    pytorch-fid's) or ``sigma_triu`` (``gan-eval stats --compact``, the shipped statistics)."""
+    p = Path(spec).expanduser()
+    if p.suffix.lower() != ".npz" or not p.is_file():
         return False
     import numpy as np
 
     try:
         with np.load(p, allow_pickle=False) as z:
-            return "mu" in z.files and "sigma" in z.files
+            return "mu" in z.files and ("sigma" in z.files or "sigma_triu" in z.files)
     except Exception:  # noqa: BLE001 - unreadable files are reported by the array loader
         return False
 
@@ -42,18 +43,22 @@ def parse_source(
     seed: int = DEFAULT_SUBSET_SEED,
     value_range: Sequence[float] | None = None,
     n: int | None = None,
+    limit_option: str = "--limit",
     **generator_options: Any,
 ) -> Source:
     """Turn a spec into a :class:`Source`.
 
     Args:
         limit: use a seeded subset of this many images (``seed``; default 0) of a dataset, folder or array.
+        limit_option: the option that gave ``limit`` (``--real-limit``, ``--fake-limit``), for messages.
         n, generator_options: for generator sources: how many samples to draw and e.g. ``z_dim``,
             ``device``, ``use_ema``, ``sample_seed``.
     """
     spec = spec.strip()
     if not spec:
         raise UserError("empty source spec; expected e.g. mnist:test, a folder, x.zip, x.npz or ckpt.pt")
+    if limit is not None and limit <= 0:
+        raise UserError(f"{limit_option} {limit}: expected a positive number of images (omit it for all)")
     m = DATASET_RE.match(spec.lower())
     if m:
         from gan_eval.data.datasets import load_dataset
@@ -79,7 +84,7 @@ def parse_source(
 
         return array_source(path, spec=spec, value_range=value_range, limit=limit, seed=seed)
     if suffix in CHECKPOINT_SUFFIXES or (CALLABLE_RE.match(spec) and not path.exists()):
-        from gan_eval.data.checkpoints import generator_source
+        from gan_eval.data.generators import generator_source
 
         return generator_source(spec, n=n, value_range=value_range, **generator_options)
     if not path.exists() and ("/" in spec or "." in spec):

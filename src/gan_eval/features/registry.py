@@ -12,6 +12,7 @@ the registry imports every module of the package the first time a name is looked
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -71,8 +72,18 @@ def list_extractors() -> list[str]:
 
 
 def build_extractor(name: str, **options: Any) -> Extractor:
-    """Build a registered extractor, e.g. ``build_extractor("inception", protocol="tf1", weights=path)``."""
+    """Build a registered extractor, e.g. ``build_extractor("inception", protocol="tf1", weights=path)``.
+
+    An option the extractor does not take is a UserError naming it (not silently ignored)."""
     _discover()
     if name not in _REGISTRY:
         raise UserError(f"unknown extractor {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    factory = _REGISTRY[name]
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise UserError(
+                f"extractor {name!r} takes no option {', '.join(unknown)}; it takes {', '.join(params)}"
+            )
+    return factory(**options)

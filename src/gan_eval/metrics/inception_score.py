@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.registry import IS_MEAN, IS_STD
+from gan_eval.metrics.keys import IS_MEAN, IS_STD
 from gan_eval.stats.feature_stats import as_feature_tensor
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from gan_eval.errors import UserError
-from gan_eval.metrics.registry import PRECISION, RECALL
+from gan_eval.metrics.keys import PRECISION, RECALL
 from gan_eval.stats.feature_stats import as_feature_tensor
 
 DEFAULT_CHUNK = 10000

@@ -2,9 +2,9 @@
 
 Every metric is a pure function returning ``dict[str, float]``. A registered metric wraps it in a uniform
 ``compute(real, fake, **options)`` so the pipeline can run any selection of metrics from one pass over the
-features. Result keys are the constants below. A spec's ``keys`` are its value keys and their stds; value
-keys have a direction (``higher_is_better(key)``), stds (``STD_OF``) and diagnostics (other keys a metric
-returns, such as ``fid_clipped_eigs``) have none.
+features. Result keys are the constants of :mod:`gan_eval.metrics.keys`. A spec's ``keys`` are its value
+keys and their stds; value keys have a direction (``higher_is_better(key)``), stds (``STD_OF``) and
+diagnostics (other keys a metric returns, such as ``fid_clipped_eigs``) have none.
 """
 
 from __future__ import annotations
@@ -14,30 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gan_eval.errors import UserError
+from gan_eval.metrics.keys import STD_OF
 from gan_eval.stats.feature_stats import FeatureStats, Moments
 
-# -- result keys --------------------------------------------------------------------------------------------
-FID = "fid"
-IS_MEAN = "is_mean"
-IS_STD = "is_std"
-KID_MEAN = "kid_mean"
-KID_STD = "kid_std"
-PRECISION = "precision"
-RECALL = "recall"
-DENSITY = "density"
-COVERAGE = "coverage"
-
-# diagnostics
-FID_CLIPPED_EIGS = "fid_clipped_eigs"  # number of negative eigenvalues of sigma1 sigma2 clipped to 0
-FID_CLIPPED_MASS = "fid_clipped_mass"  # sum of sqrt(|clipped eigenvalue|): what clipping removed from tr sqrt
-KID_SUBSET_SIZE = "kid_subset_size"  # the subset size actually used (clamped to min(n_real, n_fake))
-KID_SUBSETS = "kid_subsets"
-
-STD_OF = {IS_MEAN: IS_STD, KID_MEAN: KID_STD}
-"""The key holding the spread (over splits / subsets) of a value key."""
 _STD_KEYS = frozenset(STD_OF.values())
 
-NEEDS = frozenset({"stats", "features", "logits"})
+NEEDS = frozenset({"stats", "features", "logits", "labels", "pixels", "train"})
+"""What a metric may read: the real and generated sets' ``stats`` (mean, covariance), kept ``features``,
+classifier ``logits``; the real set's class ``labels``; the generated images themselves (``pixels``, uint8);
+a ``train`` context (the training and held-out sets, for the memorization metrics)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,52 +46,90 @@ Compute = Callable[..., dict[str, float]]
 class MetricSpec:
     """A registered metric.
 
-    ``compute(real: MetricInputs | None, fake: MetricInputs, **options) -> dict[str, float]``; ``keys``: the
-    value keys it returns (all with direction ``higher_is_better``); ``needs``: subset of
-    {"stats", "features", "logits"}; ``needs_real``: False for metrics of the fake set alone (IS).
+    ``compute(real: inputs | None, fake: inputs, **context) -> dict``: values and diagnostics as floats, and
+    arrays for the report under keys starting with ``_`` (details); ``keys``: the value keys it returns
+    (and their stds); ``key_prefixes``: families of value keys named by the data (``fid_class_<c>``);
+    ``directions``: value key (or prefix) -> True when higher is better, False when lower, None when neither
+    (a two-sided statistic such as C_T); ``needs``: subset of ``NEEDS``; ``needs_real``: False for metrics
+    of the generated set alone (IS); ``no_bootstrap``: why the metric gets no bootstrap interval (None: it
+    may be bootstrapped).
     """
 
     name: str
-    higher_is_better: bool
+    directions: Mapping[str, bool | None]
     needs: frozenset[str]
     compute: Compute
     keys: tuple[str, ...]
     needs_real: bool = True
     description: str = ""
+    key_prefixes: tuple[str, ...] = ()
+    no_bootstrap: str | None = None
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """The direction of the metric's first value key (or key family)."""
+        first = next((k for k in self.keys if k not in _STD_KEYS), None)
+        return self.directions[first if first is not None else self.key_prefixes[0]]
+
+    def owns(self, key: str) -> bool:
+        """Whether ``key`` is one of this metric's value (or std) keys."""
+        return key in self.keys or any(
+            key.startswith(p) and key[len(p) :].isdigit() for p in self.key_prefixes
+        )
 
 
 METRICS: dict[str, MetricSpec] = {}
-_DIRECTION: dict[str, bool] = {}  # result key -> higher is better
+_DIRECTION: dict[str, bool | None] = {}  # result key -> higher is better (None: no single direction)
+_PREFIX_DIRECTION: dict[str, bool | None] = {}  # key prefix (fid_class_) -> direction of its keys
 
 
 def register_metric(
     name: str,
     *,
-    higher_is_better: bool,
+    higher_is_better: bool | Mapping[str, bool | None],
     needs: frozenset[str] | set[str],
     keys: tuple[str, ...],
     needs_real: bool = True,
     description: str = "",
+    key_prefixes: Mapping[str, bool | None] | None = None,
+    no_bootstrap: str | None = None,
 ) -> Callable[[Compute], Compute]:
-    """Decorator: register ``compute(real, fake, **options)`` under ``name``."""
+    """Decorator: register ``compute(real, fake, **context)`` under ``name``. ``higher_is_better``: one
+    direction for every value key, or a mapping value key -> direction (None: no single direction);
+    ``key_prefixes``: prefix -> direction of data-named keys ``<prefix><int>``."""
     needs = frozenset(needs)
     if not needs or not needs <= NEEDS:
         raise ValueError(
             f"metric {name!r}: needs must be a non-empty subset of {sorted(NEEDS)}, got {sorted(needs)}"
         )
+    valued = [key for key in keys if key not in _STD_KEYS]
+    if isinstance(higher_is_better, Mapping):
+        directions = dict(higher_is_better)
+        if set(directions) != set(valued):
+            raise ValueError(f"metric {name!r}: directions for {sorted(directions)}, value keys {valued}")
+    else:
+        directions = {key: higher_is_better for key in valued}
+    prefixes = dict(key_prefixes or {})
 
     def wrap(compute: Compute) -> Compute:
         if name in METRICS and METRICS[name].compute is not compute:
             raise ValueError(f"metric {name!r} registered twice")
-        valued = [key for key in keys if key not in _STD_KEYS]
-        for key in valued:
-            if key in _DIRECTION and _DIRECTION[key] != higher_is_better:
+        for key, d in directions.items():
+            if key in _DIRECTION and _DIRECTION[key] != d:
                 raise ValueError(f"result key {key!r} registered with both directions")
         METRICS[name] = MetricSpec(
-            name, higher_is_better, needs, compute, tuple(keys), needs_real, description
+            name,
+            {**directions, **prefixes},
+            needs,
+            compute,
+            tuple(keys),
+            needs_real,
+            description,
+            tuple(prefixes),
+            no_bootstrap,
         )
-        for key in valued:
-            _DIRECTION[key] = higher_is_better
+        _DIRECTION.update(directions)
+        _PREFIX_DIRECTION.update(prefixes)
         return compute
 
     return wrap
@@ -123,24 +146,32 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS[name]
 
 
+def value_direction(key: str) -> bool | None:
+    """Direction of a value key: True (higher is better), False (lower), None (a value with no single good
+    direction, e.g. ``copying_ct``: about 0 is right). UserError for keys that are not values (stds,
+    diagnostics, unknown keys)."""
+    if key in _DIRECTION:
+        return _DIRECTION[key]
+    for prefix, d in _PREFIX_DIRECTION.items():
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            return d
+    known = sorted([*_DIRECTION, *(f"{p}<c>" for p in _PREFIX_DIRECTION)])
+    raise UserError(f"result key {key!r} is not a metric value; value keys: {', '.join(known)}")
+
+
 def higher_is_better(key: str) -> bool:
     """Direction of a result key (``fid`` -> False, ``precision`` -> True, ...). UserError for keys with no
-    direction (stds, diagnostics, unknown)."""
-    if key not in _DIRECTION:
+    direction (stds, diagnostics, unknown, and two-sided values such as ``copying_ct``)."""
+    d = value_direction(key)
+    if d is None:
         raise UserError(
-            f"result key {key!r} has no direction; keys with one: {', '.join(sorted(_DIRECTION))}"
+            f"result key {key!r} has no single good direction (use absolute bounds, not a ranking or a "
+            "regression margin, for it)"
         )
-    return _DIRECTION[key]
+    return d
 
 
-def _require(inputs: Any, what: str, metric: str, side: str) -> Any:
-    value = None if inputs is None else getattr(inputs, what)
-    if value is None:
-        raise UserError(f"metric {metric!r} needs the {side} set's {what}, which were not computed")
-    return value
-
-
-def _moments(inputs: Any, metric: str, side: str) -> Moments:
+def moments_of(inputs: Any, metric: str, side: str) -> Moments:
     """Mean, covariance and n of one set from ``inputs.stats`` (Moments / FeatureStats) or ``inputs.mu``..."""
     stats = getattr(inputs, "stats", None) if inputs is not None else None
     if isinstance(stats, Moments):
@@ -153,84 +184,13 @@ def _moments(inputs: Any, metric: str, side: str) -> Moments:
     raise UserError(f"metric {metric!r} needs the {side} set's statistics, which were not computed")
 
 
-# -- the built-in metrics (metric modules are imported lazily: they import the key constants above) ----------
-
-
-@register_metric(
-    "fid",
-    higher_is_better=False,
-    needs={"stats"},
-    keys=(FID,),
-    description="Frechet distance of feature Gaussians",
-)
-def _fid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.fid import fid_from_stats
-
-    r = _moments(real, "fid", "real")
-    f = _moments(fake, "fid", "fake")
-    names = ("the real set's statistics", "the generated set's statistics")
-    return fid_from_stats(r.mu, r.sigma, f.mu, f.sigma, n1=r.n, n2=f.n, names=names, **options)
-
-
-@register_metric(
-    "is",
-    higher_is_better=True,
-    needs={"logits"},
-    keys=(IS_MEAN, IS_STD),
-    needs_real=False,
-    description="Inception Score (torch-fidelity's definition)",
-)
-def _is(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.inception_score import inception_score
-
-    return inception_score(_require(fake, "logits", "is", "fake"), **options)
-
-
-@register_metric(
-    "kid",
-    higher_is_better=False,
-    needs={"features"},
-    keys=(KID_MEAN, KID_STD),
-    description="Kernel Inception Distance",
-)
-def _kid(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.kid import kid
-
-    return kid(
-        _require(real, "features", "kid", "real"), _require(fake, "features", "kid", "fake"), **options
-    )
-
-
-@register_metric(
-    "pr",
-    higher_is_better=True,
-    needs={"features"},
-    keys=(PRECISION, RECALL),
-    description="Improved precision and recall (Kynkaanniemi et al. 2019)",
-)
-def _pr(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.precision_recall import precision_recall
-
-    return precision_recall(
-        _require(real, "features", "pr", "real"), _require(fake, "features", "pr", "fake"), **options
-    )
-
-
-@register_metric(
-    "dc",
-    higher_is_better=True,
-    needs={"features"},
-    keys=(DENSITY, COVERAGE),
-    description="Density and coverage (Naeem et al. 2020)",
-)
-def _dc(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, float]:
-    from gan_eval.metrics.density_coverage import density_coverage
-
-    return density_coverage(
-        _require(real, "features", "dc", "real"), _require(fake, "features", "dc", "fake"), **options
-    )
-
-
-def direction_table() -> Mapping[str, bool]:
-    """Every value key and whether higher is better (read-only view for gates and reports)."""
+def direction_table() -> Mapping[str, bool | None]:
+    """Every fixed value key and its direction (read-only view for gates and reports)."""
     return dict(_DIRECTION)
+
+
+def require(inputs: Any, what: str, metric: str, side: str) -> Any:
+    value = None if inputs is None else getattr(inputs, what, None)
+    if value is None:
+        raise UserError(f"metric {metric!r} needs the {side} set's {what}, which were not computed")
+    return value

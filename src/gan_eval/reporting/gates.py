@@ -2,6 +2,14 @@
 
 A gate config is a TOML file (example: ``configs/gates/mnist.toml``)::
 
+    [evaluation]                     # what the thresholds were calibrated on; the gated rows must match
+    extractor = "mnist-lenet"        # the extractor column
+    protocol = "lenet-28"            # the protocol column (mnist-lenet has one: lenet-28)
+    n_fake = 10000                   # number of generated samples
+    real = "mnist:train"             # optional: the real set ("mnist" and "mnist:train" are the same set)
+    precision = "fp32"               # optional
+    # seed = 0                       # optional
+
     [absolute]                       # the value itself must lie within bounds
     fid = { max = 30.0 }             # fail when fid > 30
     is_mean = { min = 8.5 }          # fail when is_mean < 8.5
@@ -17,6 +25,31 @@ A gate config is a TOML file (example: ``configs/gates/mnist.toml``)::
     fid = { margin = 2.0 }           # fail when fid is more than 2.0 worse (higher) than the baseline
     is_mean = { rel_margin = 0.05 }  # fail when is_mean is more than 5 % worse (lower) than the baseline
     recall = { margin = 0.02, require_ci_separation = false }   # per-metric override
+
+Which evaluation is gated (``select_evaluation``):
+
+1. The rows of the results table, filtered by ``run`` (``gan-eval gate --run``) and ``fake``
+   (``--checkpoint``: the ``fake`` or ``checkpoint`` column), are ordered by timestamp, then file order.
+2. The checkpoint (``fake``) of the latest row is the one gated: a gate never falls back silently to an
+   older checkpoint.
+3. Among that checkpoint's evaluations, the latest one whose columns match every key of ``[evaluation]``
+   counts (for each metric, its latest row with that fingerprint). ``real`` compares data specs by meaning
+   (``mnist`` = ``mnist:train``); the others compare values exactly.
+4. When none matches, the gate refuses (``UserError``, exit code 2) with a message naming what differs
+   (e.g. ``extractor is inception, expected mnist-lenet; n_fake is 100, expected 10000``) and, when the
+   table holds a matching evaluation of another checkpoint, which one.
+
+Keys of ``[evaluation]`` are columns of the results table (``gan_eval.results.groups.EXPECTABLE``):
+``extractor``, ``protocol``, ``n_fake`` (why: each changes the number, FID is biased by the sample count),
+and optionally ``real``, ``precision``, ``seed``. ``n_real`` is not a key: it differs per metric within one
+evaluation (FID uses the whole real set, KID/PR a seeded subset of its features) and follows from ``real``.
+A file without ``[evaluation]`` (or without one of extractor/protocol/n_fake) still works, but the gate
+reports a warning (``GateRun.notes``) that it gated an unconstrained evaluation.
+
+The verdicts (``GateRun``) name the gated evaluation - run, checkpoint, epoch, extractor, protocol, n_fake,
+real set, precision, seed, fingerprint, timestamp - in the console table (``gate_table``), the JUnit XML
+(``write_junit``: ``<properties>`` of the testsuite and each failure's text) and the GitHub step summary
+(``append_github_summary`` / ``gates_markdown``).
 
 Rules:
 
@@ -34,7 +67,8 @@ Rules:
   "meta": {"extractor": "mnist-lenet", "protocol": "...", "n_fake": 10000, ...}}`` (``save_baseline`` writes
   it; a flat ``{"fid": 12.1}`` works too). When ``meta`` is present it must match the current evaluation's
   fingerprint columns, as must a results-table baseline's; otherwise the gate refuses with a message
-  naming what differs.
+  naming what differs. A results-table baseline is selected like the current evaluation (steps 1-4, with
+  ``select`` as the filter), so ``[evaluation]`` applies to it too.
 - A metric the gates need but the current results lack fails its gate (it was not measured).
 
 A missing or malformed config (bad TOML, unknown section, key or metric, a rule without a threshold) is a
@@ -43,80 +77,25 @@ A missing or malformed config (bad TOML, unknown section, key or metric, a rule 
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gan_eval.cache import atomic_write, atomic_write_bytes
-from gan_eval.errors import GateFailed, UserError
-from gan_eval.results.table import FINGERPRINT_COLUMNS, load_results
+from gan_eval.errors import UserError
+from gan_eval.reporting.baseline import Baseline, as_entry, baseline_differences, load_baseline
+from gan_eval.reporting.gate_config import (
+    AbsoluteRule,
+    GateConfig,
+    RegressionRule,
+    metric_direction,
+)
+from gan_eval.results.query import select_evaluation
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
-# The columns a baseline must share with the current evaluation (all fingerprint columns but the metric).
-COMPARED_META: tuple[str, ...] = tuple(c for c in FINGERPRINT_COLUMNS if c != "metric")
-_REGRESSION_KEYS = ("baseline", "select", "if_missing", "require_ci_separation")
 _Z95 = 1.959963984540054
-
-
-def metric_direction(metric: str) -> bool | None:
-    """True when higher values of result key ``metric`` are better, False when lower are, None when the key
-    has no direction (stds, diagnostics, unknown keys)."""
-    from gan_eval.metrics.registry import higher_is_better  # lazy: the registry imports torch
-
-    try:
-        return higher_is_better(metric)
-    except UserError:
-        return None
-
-
-def _check_metric(metric: str, where: str) -> None:
-    from gan_eval.metrics.registry import higher_is_better
-
-    try:
-        higher_is_better(metric)
-    except UserError as e:
-        raise UserError(f"{where}: {e}") from None
-
-
-@dataclass(frozen=True)
-class AbsoluteRule:
-    """``min <= value <= max`` (either bound may be None)."""
-
-    metric: str
-    min: float | None = None
-    max: float | None = None
-
-
-@dataclass(frozen=True)
-class RegressionRule:
-    """The value may be worse than the baseline by at most ``max(margin, rel_margin * |baseline|)``."""
-
-    metric: str
-    margin: float | None = None
-    rel_margin: float | None = None
-    require_ci_separation: bool = False
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """A parsed gate config file (see the module docstring for the format)."""
-
-    path: Path
-    absolute: tuple[AbsoluteRule, ...] = ()
-    regression: tuple[RegressionRule, ...] = ()
-    baseline: str | None = None
-    select: Mapping[str, Any] = field(default_factory=dict)
-    if_missing: str = "error"
 
 
 @dataclass(frozen=True)
@@ -137,221 +116,7 @@ class GateResult:
         return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
 
 
-# ---------------------------------------------------------------------------------------------- config
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def load_gate_config(path: Path | str) -> GateConfig:
-    """Parse and validate a gate config TOML file; any problem is a UserError naming the file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(
-            f"gate config {path} does not exist; expected a TOML file like configs/gates/mnist.toml"
-        )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"gate config {path} is not valid TOML: {e}") from None
-    unknown = sorted(set(data) - {"absolute", "regression"})
-    if unknown:
-        raise UserError(
-            f"gate config {path}: unknown section(s) {', '.join(unknown)}; expected [absolute], [regression]"
-        )
-    if not data:
-        raise UserError(f"gate config {path} defines no gates; expected [absolute] and/or [regression] rules")
-
-    absolute = []
-    for metric, rule in data.get("absolute", {}).items():
-        where = f"{path} [absolute] {metric}"
-        _check_metric(metric, f"{path} [absolute]")
-        if not isinstance(rule, dict):
-            raise UserError(f"{where} must be a table like {{ max = 30 }}, got {rule!r}")
-        bad = sorted(set(rule) - {"min", "max"})
-        if bad:
-            raise UserError(f"{where}: unknown key(s) {', '.join(bad)}; expected min and/or max")
-        if not rule:
-            raise UserError(f"{where} has no threshold; give min and/or max")
-        lo = _number(rule["min"], f"{where}.min") if "min" in rule else None
-        hi = _number(rule["max"], f"{where}.max") if "max" in rule else None
-        if lo is not None and hi is not None and lo > hi:
-            raise UserError(f"{where}: min {lo} is greater than max {hi}")
-        absolute.append(AbsoluteRule(metric, lo, hi))
-
-    reg = data.get("regression", {})
-    default_sep = reg.get("require_ci_separation", False)
-    if not isinstance(default_sep, bool):
-        raise UserError(
-            f"{path} [regression] require_ci_separation must be true or false, got {default_sep!r}"
-        )
-    if_missing = reg.get("if_missing", "error")
-    if if_missing not in ("error", "skip"):
-        raise UserError(f'{path} [regression] if_missing must be "error" or "skip", got {if_missing!r}')
-    baseline = reg.get("baseline")
-    if baseline is not None and (not isinstance(baseline, str) or not baseline):
-        raise UserError(f"{path} [regression] baseline must be a file path string, got {baseline!r}")
-    select = reg.get("select", {})
-    if not isinstance(select, dict):
-        raise UserError(
-            f'{path} [regression] select must be a table like {{ run_id = "main" }}, got {select!r}'
-        )
-    regression = []
-    for metric, rule in reg.items():
-        if metric in _REGRESSION_KEYS:
-            continue
-        where = f"{path} [regression] {metric}"
-        _check_metric(metric, f"{path} [regression]")
-        if not isinstance(rule, dict):
-            raise UserError(f"{where} must be a table like {{ margin = 2.0 }}, got {rule!r}")
-        bad = sorted(set(rule) - {"margin", "rel_margin", "require_ci_separation"})
-        if bad:
-            raise UserError(
-                f"{where}: unknown key(s) {', '.join(bad)}; expected margin, rel_margin, "
-                "require_ci_separation"
-            )
-        if "margin" not in rule and "rel_margin" not in rule:
-            raise UserError(f"{where} has no threshold; give margin and/or rel_margin")
-        margin = _number(rule["margin"], f"{where}.margin") if "margin" in rule else None
-        rel = _number(rule["rel_margin"], f"{where}.rel_margin") if "rel_margin" in rule else None
-        if (margin is not None and margin < 0) or (rel is not None and rel < 0):
-            raise UserError(f"{where}: margins must not be negative")
-        sep = rule.get("require_ci_separation", default_sep)
-        if not isinstance(sep, bool):
-            raise UserError(f"{where}.require_ci_separation must be true or false, got {sep!r}")
-        regression.append(RegressionRule(metric, margin, rel, sep))
-    if regression and baseline is None:
-        raise UserError(f'{path} [regression] has rules but no baseline = "path"')
-    return GateConfig(path, tuple(absolute), tuple(regression), baseline, dict(select), if_missing)
-
-
-# ------------------------------------------------------------------------------------ current / baseline
-
-
-def _as_entry(v: Any, where: str) -> dict[str, float]:
-    """Normalise a metric value given as a number or a {value, std, ci_low, ci_high} mapping."""
-    if isinstance(v, Mapping):
-        if "value" not in v:
-            raise UserError(f"{where} has no 'value'")
-        raw = {k: v.get(k) for k in ("value", "std", "ci_low", "ci_high")}
-    else:
-        raw = {"value": v}
-    out: dict[str, float] = {}
-    for k, x in raw.items():
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            out[k] = math.nan
-            continue
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            raise UserError(f"{where}.{k} must be a number, got {x!r}")
-        out[k] = float(x)
-    return out
-
-
-def select_evaluation(
-    results: pd.DataFrame, *, run: str | None = None, fake: str | None = None, where: str = "results"
-) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """Pick the latest evaluation from a results table (rows already filtered to ``run`` and ``fake``).
-
-    The latest row (by timestamp, then file order) names the evaluation (its ``fake`` and ``fingerprint``);
-    for each metric of that evaluation the latest row counts. ``fake`` matches the ``fake`` or
-    ``checkpoint`` column. Returns (metric -> {value, std, ci_low, ci_high}, meta: the fingerprint columns,
-    ``fingerprint``, ``fake``, ``checkpoint``, ``epoch``, ``run_id``). UserError when no row matches.
-    """
-    df = results
-    if run is not None:
-        df = df[df["run_id"] == run]
-    if fake is not None:
-        df = df[(df["fake"] == fake) | (df["checkpoint"] == fake)]
-    if df.empty:
-        what = " and ".join(f"{k} {v!r}" for k, v in (("run", run), ("fake", fake)) if v is not None)
-        raise UserError(f"{where} has no rows" + (f" for {what}" if what else ""))
-    df = df.assign(_order=range(len(df))).sort_values(["timestamp", "_order"], kind="stable")
-    last = df.iloc[-1]
-    rows = df[(df["fake"] == last["fake"]) & (df["fingerprint"] == last["fingerprint"])]
-    rows = rows.drop_duplicates("metric", keep="last")
-    values = {
-        str(r["metric"]): {k: float(r[k]) for k in ("value", "std", "ci_low", "ci_high")}
-        for _, r in rows.iterrows()
-    }
-    meta_cols = [*COMPARED_META, "fingerprint", "fake", "checkpoint", "epoch", "run_id"]
-    meta = {c: (None if pd.isna(last[c]) else last[c]) for c in meta_cols}
-    return values, meta
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Baseline values (metric -> {value, std, ci_low, ci_high}), their fingerprint meta (may be empty) and
-    where they came from."""
-
-    values: Mapping[str, Mapping[str, float]]
-    meta: Mapping[str, Any]
-    source: str
-
-
-def load_baseline(spec: Path | str, *, select: Mapping[str, Any] | None = None) -> Baseline:
-    """Load a baseline from a JSON file or from a results table (.csv/.parquet; ``select`` filters rows by
-    column = value, then the latest evaluation among them counts)."""
-    path = Path(spec)
-    if not path.is_file():
-        raise UserError(f"baseline {path} does not exist; expected a baseline JSON file or a results table")
-    if path.suffix.lower() in (".csv", ".parquet"):
-        df = load_results(path)
-        for col, want in (select or {}).items():
-            if col not in df.columns:
-                raise UserError(
-                    f"baseline select key {col!r} is not a results column ({', '.join(df.columns)})"
-                )
-            df = df[df[col].astype(str) == str(want)]
-        values, meta = select_evaluation(df, where=f"baseline {path} (select {dict(select or {})})")
-        return Baseline(values, meta, str(path))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"baseline {path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"baseline {path} must hold a JSON object of metric values")
-    metrics = data["metrics"] if isinstance(data.get("metrics"), dict) else data
-    meta = data.get("meta", {}) if metrics is not data else {}
-    if not isinstance(meta, dict):
-        raise UserError(f"baseline {path}: 'meta' must be an object")
-    values = {str(k): _as_entry(v, f"baseline {path} {k}") for k, v in metrics.items()}
-    return Baseline(values, meta, str(path))
-
-
-def save_baseline(
-    values: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any], path: Path | str
-) -> Path:
-    """Write a baseline JSON file (format in the module docstring) atomically; returns its path."""
-    clean = {
-        m: {k: (None if isinstance(x, float) and math.isnan(x) else x) for k, x in v.items()}
-        for m, v in values.items()
-    }
-    keep = {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()}
-    doc = {"metrics": clean, "meta": keep}
-    return atomic_write_bytes(
-        Path(path), (json.dumps(doc, indent=2, default=str) + "\n").encode(), checksum=False
-    )
-
-
-def baseline_differences(current_meta: Mapping[str, Any], baseline_meta: Mapping[str, Any]) -> list[str]:
-    """What differs between the current evaluation and the baseline among ``COMPARED_META`` (only keys
-    present on both sides), e.g. ``["n_fake differs: 10000 (current) vs 5000 (baseline)"]``."""
-    out = []
-    for col in COMPARED_META:
-        if col in current_meta and col in baseline_meta:
-            a, b = current_meta[col], baseline_meta[col]
-            if a is not None and b is not None and str(a) != str(b):
-                out.append(f"{col} differs: {a} (current) vs {b} (baseline)")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- gates
-
-
-def _fmt(x: float | None) -> str:
+def fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.4g}"
 
 
@@ -378,7 +143,12 @@ def _absolute(rule: AbsoluteRule, entry: Mapping[str, float] | None) -> list[Gat
         op = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
         out.append(
             GateResult(
-                rule.metric, kind, limit, v, ok, f"{rule.metric} = {_fmt(v)} {op} {kind} {_fmt(limit)}"
+                rule.metric,
+                kind,
+                limit,
+                v,
+                ok,
+                f"{rule.metric} = {fmt(v)} {op} {kind} {fmt(limit)}",
             )
         )
     return out
@@ -406,8 +176,8 @@ def _regression(
     v = entry["value"]
     worse_by = (b - v) if higher else (v - b)
     beyond = worse_by > allowed
-    change = f"{_fmt(abs(worse_by))} {'worse' if worse_by > 0 else 'better'} than" if worse_by else "equal to"
-    msg = f"{m} = {_fmt(v)} is {change} baseline {_fmt(b)} (allowed {_fmt(allowed)} worse)"
+    change = f"{fmt(abs(worse_by))} {'worse' if worse_by > 0 else 'better'} than" if worse_by else "equal to"
+    msg = f"{m} = {fmt(v)} is {change} baseline {fmt(b)} (allowed {fmt(allowed)} worse)"
     if not rule.require_ci_separation:
         return GateResult(m, "regression", limit, v, not beyond, msg)
     ci_cur, ci_base = _interval(entry), _interval(base)
@@ -423,8 +193,8 @@ def _regression(
     separated = ci_cur[1] < ci_base[0] if higher else ci_cur[0] > ci_base[1]
     verdict = "separate" if separated else "overlap"
     ci_text = (
-        f"; intervals {verdict}: [{_fmt(ci_cur[0])}, {_fmt(ci_cur[1])}] vs "
-        f"[{_fmt(ci_base[0])}, {_fmt(ci_base[1])}]"
+        f"; intervals {verdict}: [{fmt(ci_cur[0])}, {fmt(ci_cur[1])}] vs "
+        f"[{fmt(ci_base[0])}, {fmt(ci_base[1])}]"
     )
     return GateResult(m, "regression", limit, v, not (beyond and separated), msg + ci_text)
 
@@ -439,7 +209,7 @@ def evaluate_gates(
     ``baseline`` (same shape, or a ``Baseline``) is needed by the regression rules; when it is None they are
     reported as skipped. Returns one GateResult per bound and per regression rule, in config order.
     """
-    cur = {str(k): _as_entry(v, f"current value {k}") for k, v in current.items()}
+    cur = {str(k): as_entry(v, f"current value {k}") for k, v in current.items()}
     results: list[GateResult] = []
     for rule in config.absolute:
         results.extend(_absolute(rule, cur.get(rule.metric)))
@@ -463,10 +233,30 @@ def evaluate_gates(
         base_values, source = baseline.values, baseline.source
     else:
         base_values, source = baseline, "given"
-    base = {str(k): _as_entry(v, f"baseline {source} {k}") for k, v in base_values.items()}
+    base = {str(k): as_entry(v, f"baseline {source} {k}") for k, v in base_values.items()}
     for r in config.regression:
         results.append(_regression(r, cur.get(r.metric), base.get(r.metric), source))
     return results
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """The outcome of ``run_gates``: the verdicts and which evaluation they are about.
+
+    ``gated``: the gated evaluation's meta (``select_evaluation``; keys include ``GATED_FIELDS``);
+    ``values``: its metric values (metric -> {value, std, ci_low, ci_high}, e.g. for ``save_baseline``);
+    ``notes``: warnings to show with the verdicts (an unconstrained gate file).
+    """
+
+    results: tuple[GateResult, ...]
+    gated: Mapping[str, Any]
+    values: Mapping[str, Mapping[str, float]]
+    notes: tuple[str, ...] = ()
+    baseline: Baseline | None = None
+
+    @property
+    def passed(self) -> bool:
+        return gates_passed(self.results)
 
 
 def run_gates(
@@ -476,118 +266,36 @@ def run_gates(
     run: str | None = None,
     fake: str | None = None,
     baseline: Baseline | None = None,
-) -> list[GateResult]:
-    """Gate the latest evaluation in ``results`` (filtered by ``run``/``fake``): load the config's baseline
-    (unless one is given), refuse with a UserError when its fingerprint differs, evaluate the gates."""
-    current, meta = select_evaluation(results, run=run, fake=fake)
+) -> GateRun:
+    """Gate one evaluation in ``results``: select it (``select_evaluation`` with ``run``/``fake`` and the
+    config's ``[evaluation]``), load the config's baseline (unless one is given; a results-table baseline is
+    selected the same way), refuse with a UserError when the baseline's fingerprint differs, evaluate the
+    gates. A config that does not declare extractor, protocol and n_fake adds a note saying so."""
+    current, meta = select_evaluation(results, run=run, fake=fake, expect=config.expect)
     if baseline is None and config.regression and config.baseline is not None:
         if Path(config.baseline).is_file() or config.if_missing == "error":
-            baseline = load_baseline(config.baseline, select=config.select)
+            baseline = load_baseline(config.baseline, select=config.select, expect=config.expect)
     if baseline is not None:
         diffs = baseline_differences(meta, baseline.meta)
         if diffs:
             raise UserError(
                 f"baseline {baseline.source} is not comparable with the current results: " + "; ".join(diffs)
             )
-    return evaluate_gates(current, config, baseline)
-
-
-# ------------------------------------------------------------------------------------------- outputs
-
-
-def gates_passed(results: Sequence[GateResult]) -> bool:
-    return all(r.passed for r in results)
-
-
-def _summary_line(results: Sequence[GateResult]) -> str:
-    n_fail = sum(not r.passed for r in results)
-    n_skip = sum(r.skipped for r in results)
-    n_pass = len(results) - n_fail - n_skip
-    verdict = "PASSED" if n_fail == 0 else "FAILED"
-    return f"gates {verdict}: {n_pass} passed, {n_fail} failed, {n_skip} skipped"
-
-
-def raise_if_failed(results: Sequence[GateResult]) -> None:
-    """Raise GateFailed (exit code 1) naming the failed gates, when any failed."""
-    failed = [r for r in results if not r.passed]
-    if failed:
-        raise GateFailed(
-            f"{len(failed)} of {len(results)} gates failed: " + "; ".join(r.message for r in failed)
+    notes: list[str] = []
+    loose = config.unconstrained()
+    if loose:
+        what = "declares no [evaluation]" if not config.expect else f"[evaluation] omits {', '.join(loose)}"
+        has = ", ".join(f"{k} {meta.get(k)}" for k in loose)
+        notes.append(
+            f"gate config {config.path.as_posix()} {what}, so the gated evaluation was not checked against "
+            f"what the thresholds were calibrated on (it has {has}); declare {', '.join(loose)} under "
+            "[evaluation] to refuse other rows"
         )
+    outcome = evaluate_gates(current, config, baseline)
+    return GateRun(tuple(outcome), meta, current, tuple(notes), baseline)
 
 
-def _rows(results: Sequence[GateResult]) -> list[list[str]]:
-    return [[r.status, r.metric, r.rule, _fmt(r.threshold), _fmt(r.value), r.message] for r in results]
-
-
-_HEADERS = ["status", "metric", "rule", "threshold", "value", "message"]
-
-
-def gate_table(results: Sequence[GateResult]) -> str:
-    """A plain-text table of the verdicts with a summary line (for the terminal)."""
-    from tabulate import tabulate
-
-    return (
-        tabulate(_rows(results), headers=_HEADERS, tablefmt="simple", disable_numparse=True)
-        + "\n"
-        + _summary_line(results)
-    )
-
-
-def gates_markdown(results: Sequence[GateResult]) -> str:
-    """The verdicts as a GitHub Markdown table, preceded by a bold summary line."""
-    from tabulate import tabulate
-
-    icon = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "SKIP": "⏭️ SKIP"}
-    rows = [[icon[r[0]], *r[1:5], r[5].replace("|", "\\|")] for r in _rows(results)]
-    head = _summary_line(results)
-    return (
-        f"**{head[0].upper()}{head[1:]}**\n\n"
-        + tabulate(rows, headers=_HEADERS, tablefmt="github", disable_numparse=True)
-        + "\n"
-    )
-
-
-def write_junit(results: Sequence[GateResult], path: Path | str, *, suite: str = "gan-eval gates") -> Path:
-    """Write JUnit XML: one ``testcase`` per gate, ``failure`` / ``skipped`` elements with the messages."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.Element("testsuites")
-    ts = ET.SubElement(
-        root,
-        "testsuite",
-        {
-            "name": suite,
-            "tests": str(len(results)),
-            "failures": str(sum(not r.passed for r in results)),
-            "errors": "0",
-            "skipped": str(sum(r.skipped for r in results)),
-            "time": "0",
-        },
-    )
-    for r in results:
-        tc = ET.SubElement(
-            ts, "testcase", {"classname": "gan_eval.gates", "name": f"{r.metric} {r.rule}", "time": "0"}
-        )
-        if r.skipped:
-            ET.SubElement(tc, "skipped", {"message": r.message})
-        elif not r.passed:
-            fail = ET.SubElement(tc, "failure", {"message": r.message, "type": "GateFailed"})
-            fail.text = f"threshold {_fmt(r.threshold)}, value {_fmt(r.value)}: {r.message}"
-        else:
-            ET.SubElement(tc, "system-out").text = r.message
-    tree = ET.ElementTree(root)
-    ET.indent(tree)
-    return atomic_write(
-        Path(path), lambda tmp: tree.write(tmp, encoding="utf-8", xml_declaration=True), checksum=False
-    )
-
-
-def append_github_summary(results: Sequence[GateResult], *, title: str = "gan-eval quality gates") -> bool:
-    """Append the Markdown verdicts to ``$GITHUB_STEP_SUMMARY`` when it is set; returns whether it wrote."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return False
-    with open(target, "a", encoding="utf-8") as f:
-        f.write(f"## {title}\n\n{gates_markdown(results)}\n")
-    return True
+def gates_passed(results: GateRun | Sequence[GateResult]) -> bool:
+    """True when no gate failed (skipped gates pass)."""
+    verdicts = results.results if isinstance(results, GateRun) else results
+    return all(r.passed for r in verdicts)

@@ -1,12 +1,19 @@
-"""The Markdown report: summary table, metric-vs-epoch plots, sample grids, class histograms, fingerprint,
+"""The Markdown report: summary tables, metric-vs-epoch plots, sample grids, class histograms, fingerprint,
 environment and gate verdicts, written so that it renders on GitHub.
+
+Rows are compared only within a *comparable group* (``gan_eval.results.groups``: same extractor, protocol,
+precision, n_fake, seed, real set and fingerprint hash). The report has one summary table per group (a
+``###`` heading with the group's name, a line with its full fingerprint, then one row per checkpoint and one
+column per metric), and **bold** marks the best value of a metric within its table only. Each plot shows one
+(metric, group) with the group's name in its title and on its y axis, and the confidence intervals (else
++- std) as error bars. A note at the top says when the table holds several groups and what differs.
 
 Layout on disk, for ``out = reports/demo.md``::
 
     reports/demo.md
-    reports/demo_files/fid_vs_epoch.png         metric-vs-epoch plots
-    reports/demo_files/samples_<checkpoint>.png copies of the caller's sample grids
-    reports/demo_files/classes_<checkpoint>.png class histograms
+    reports/demo_files/fid_vs_epoch_<group>.png   metric-vs-epoch plots, one per (metric, group)
+    reports/demo_files/samples_<checkpoint>.png   copies of the caller's sample grids
+    reports/demo_files/classes_<checkpoint>.png   class histograms (with the class-balance text beside)
 
 All links in the Markdown are relative to the report's folder, so the folder can be moved or uploaded as a
 CI artifact. Every file is written atomically (temporary file, then ``os.replace``).
@@ -23,19 +30,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gan_eval.cache import atomic_write, atomic_write_bytes
+from gan_eval.atomic import atomic_write, atomic_write_bytes
+from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
-from gan_eval.reporting.gates import (
-    COMPARED_META,
-    gates_markdown,
-    load_gate_config,
-    metric_direction,
-    run_gates,
+from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
+from gan_eval.reporting.gate_config import load_gate_config, metric_direction
+from gan_eval.reporting.gate_output import gates_markdown
+from gan_eval.reporting.gates import run_gates
+from gan_eval.reporting.plots import (
+    plot_class_histogram,
+    plot_distance_histograms,
+    plot_inverse_n_fits,
+    plot_metric_vs_epoch,
+    plot_prd_curves,
 )
-from gan_eval.reporting.plots import plot_class_histogram, plot_metric_vs_epoch
+from gan_eval.reporting.sections import beyond_fid_sections, in_summary
+from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, group_of
+from gan_eval.results.query import COMPARED_META
 from gan_eval.results.table import check_comparable
 
 _ARROW = {True: " ↑", False: " ↓", None: ""}
+# metrics appear in this order (others after them, in table order)
+_METRIC_ORDER = (
+    "fid",
+    "is_mean",
+    "kid_mean",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "fid_inf",
+    "is_inf",
+    "prd_f8",
+    "prd_f1_8",
+    "vendi",
+    "vendi_real",
+    "class_kl",
+    "class_tv",
+    "class_coverage",
+    "auth_pct",
+    "copying_ct",
+    "near_copy_frac",
+)
+
+
+def _metric_rank(metric: str) -> int:
+    return _METRIC_ORDER.index(metric) if metric in _METRIC_ORDER else len(_METRIC_ORDER)
 
 
 def _slug(text: str) -> str:
@@ -47,13 +87,27 @@ def _label(row: pd.Series) -> str:
     return str(row["checkpoint"]) if str(row["checkpoint"]) else str(row["fake"])
 
 
+def group_names(results: pd.DataFrame) -> dict[ComparableGroup, str]:
+    """The comparable groups of ``results`` (in ``comparable_groups`` order) -> their short names: extractor,
+    protocol and n_fake, plus whatever else tells them apart (real set, precision, seed, fingerprint)."""
+    groups = [g for g, _ in comparable_groups(results)]
+    show = distinguishing_fields(groups)
+    return {g: g.name(show) for g in groups}
+
+
 def latest_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run_id, evaluated data, metric): the latest by timestamp (then file order), with a
-    ``label`` column (checkpoint name, else fake spec)."""
+    """One row per (comparable group, run_id, evaluated data, metric, n_real): the latest by timestamp (then
+    file order), with a ``label`` column (checkpoint name, else fake spec) and a ``group`` column (the
+    group's name from ``group_names``)."""
     if results.empty:
-        return results.assign(label=pd.Series(dtype=str))
-    df = results.assign(_order=range(len(results))).sort_values(["timestamp", "_order"], kind="stable")
-    df = df.drop_duplicates(["run_id", "fake", "metric", "extractor"], keep="last").drop(columns="_order")
+        return results.assign(label=pd.Series(dtype=str), group=pd.Series(dtype=str))
+    names = group_names(results)
+    group = [names[group_of(r)] for r in results.to_dict("records")]
+    df = results.assign(group=group, _order=range(len(results)))
+    df = df.sort_values(["timestamp", "_order"], kind="stable")
+    df = df.drop_duplicates(["group", "run_id", "fake", "metric", "n_real"], keep="last").drop(
+        columns="_order"
+    )
     return df.assign(label=df.apply(_label, axis=1))
 
 
@@ -66,18 +120,34 @@ def _cell(value: float, std: float, lo: float, hi: float) -> str:
     return text
 
 
+def _columns(df: pd.DataFrame) -> list[str]:
+    """The summary column of each row of ``latest_rows``: the metric, plus ``(n_real N)`` when one metric
+    of a group has several real-sample counts, plus `` [group]`` when there are several groups."""
+    several = df["group"].nunique() > 1
+    n_real_counts = df.groupby(["group", "metric"])["n_real"].nunique()
+    out = []
+    for m, g, n in zip(df["metric"], df["group"], df["n_real"], strict=True):
+        col = str(m)
+        if n_real_counts[(g, m)] > 1:
+            col += f" (n_real {n})"
+        if several:
+            col += f" [{g}]"
+        out.append(col)
+    return out
+
+
 def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The summary as (numbers, formatted): one row per evaluated checkpoint/fake (ordered by run, epoch,
-    step, label), one column per metric. ``numbers`` holds the values; ``formatted`` holds display strings
-    with ``± std`` (or ``[ci_low, ci_high]``), the best value per metric in bold (only with 2+ rows and a
-    known direction), and metric headers with ↓ / ↑ for lower / higher is better."""
+    step, label), one column per metric of each comparable group (named ``metric [group]`` when ``results``
+    holds several groups, so values of different setups never share a column). ``numbers`` holds the
+    values; ``formatted`` holds display strings with ``± std`` (or ``[ci_low, ci_high]``), the best value
+    per column in bold (only with 2+ values and a known direction), and metric headers with ↓ / ↑ for lower /
+    higher is better."""
     df = latest_rows(results)
-    # values of different extractors are different quantities: with several, each gets its own column
-    several = df["extractor"].nunique() > 1
-    pairs = zip(df["metric"], df["extractor"], strict=True)
-    df = df.assign(column=[f"{m} [{e}]" if several else m for m, e in pairs])
+    df = df[[in_summary(str(m)) for m in df["metric"]]]  # per-class and pixel-space values: their sections
+    df = df.assign(column=_columns(df))
     metric_of = dict(zip(df["column"], df["metric"], strict=True))
-    metrics = list(dict.fromkeys(df["column"]))
+    metrics = sorted(dict.fromkeys(df["column"]), key=lambda c: _metric_rank(metric_of[c]))
     keys = ["run_id", "label"]
     index = (
         df.groupby(keys, sort=False)
@@ -110,8 +180,47 @@ def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         formatted = formatted.droplevel("run_id")
     empty = [col for col in ("epoch", "step") if numbers[col].isna().all()]
     numbers, formatted = numbers.drop(columns=empty), formatted.drop(columns=empty)
-    formatted = formatted.rename(columns={m: f"{m}{_ARROW[metric_direction(metric_of[m])]}" for m in metrics})
+    formatted = formatted.rename(columns={m: _with_arrow(m, metric_direction(metric_of[m])) for m in metrics})
     return numbers, formatted
+
+
+def _with_arrow(column: str, direction: bool | None) -> str:
+    """``fid [g]`` -> ``fid ↓ [g]``: the arrow right after the metric name."""
+    head, sep, tail = column.partition(" ")
+    return f"{head}{_ARROW[direction]}{sep}{tail}"
+
+
+def _n_real_text(rows: pd.DataFrame) -> str:
+    """``real samples: 60000 (fid, fid_inf), 10000 (kid_mean, precision, recall)`` for the summary metrics
+    of a group that use real samples (per-class counts are in their section)."""
+    by_n: dict[str, list[str]] = {}
+    for m, sub in rows.groupby("metric", sort=False):
+        if not in_summary(str(m)):
+            continue
+        ns = sorted({int(n) for n in sub["n_real"] if int(n) > 0})
+        if ns:
+            by_n.setdefault("/".join(str(n) for n in ns), []).append(str(m))
+    parts = [f"{n} ({', '.join(ms)})" for n, ms in by_n.items()]
+    return f"real samples: {'; '.join(parts)}" if parts else ""
+
+
+def class_balance_markdown(counts: np.ndarray, expected: np.ndarray | None = None) -> list[str]:
+    """The class-balance sentences (``class_balance``) and a one-row table of the class shares, as
+    Markdown lines."""
+    cb = class_balance(counts, expected)
+    shares = [f"{100 * x:.1f} %" for x in cb.shares]
+    marked = [
+        f"**{v}**" if i in cb.not_covered or (cb.imbalanced and i == cb.most_over) else v
+        for i, v in enumerate(shares)
+    ]
+    table = pd.DataFrame([["share of samples", *marked]], columns=["class", *cb.names])
+    return [
+        f"{cb.text()} ({cb.total} samples; thresholds: covered at {COVERAGE_FRACTION:g}x, imbalanced above "
+        f"{IMBALANCE_RATIO:g}x the {cb.reference} share.)",
+        "",
+        table.to_markdown(index=False, disable_numparse=True),
+        "",
+    ]
 
 
 def _image_link(alt: str, rel: str) -> str:
@@ -134,13 +243,18 @@ def write_report(
     sample_grids: Mapping[str, Path | str] | None = None,
     class_histograms: Mapping[str, np.ndarray] | None = None,
     title: str | None = None,
+    results_path: Path | str | None = None,
 ) -> Path:
     """Write the Markdown report for ``results`` (a results table, e.g. from ``load_results``) to ``out``.
 
     ``run`` keeps only rows with that ``run_id``. ``sample_grids`` maps a checkpoint label (the
     ``checkpoint`` column, else ``fake``) to an image file, which is copied beside the report.
-    ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``).
-    ``gate_config`` adds the verdicts of those gates on the latest evaluation. Returns ``out``.
+    ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``); each
+    gets a plot and the class-balance text (``gan_eval.reporting.class_balance``). ``gate_config`` adds the
+    verdicts of those gates (``run_gates``: the evaluation it selects is named; when it refuses, the report
+    says why instead). ``results_path``: where the table was read from; the arrays behind its rows (curves,
+    distances, images; the ``details`` column) are found next to it for the Beyond-FID sections. Returns
+    ``out``.
     """
     out = Path(out)
     df = results
@@ -151,41 +265,68 @@ def write_report(
             raise UserError(f"results have no rows for run {run!r}; runs present: {runs}")
     if df.empty:
         raise UserError("results table is empty; nothing to report")
+    gate_cfg = load_gate_config(gate_config) if gate_config is not None else None  # a bad file fails first
     assets = out.parent / f"{out.stem}_files"
     assets.mkdir(parents=True, exist_ok=True)
     rel = f"{assets.name}/"
     title = title or (f"gan-eval report: {run}" if run else "gan-eval report")
     lines: list[str] = [f"# {title}", ""]
 
-    diffs = check_comparable(df)
-    if diffs:
-        lines += ["> [!WARNING]", "> These rows measure different things and are not directly comparable:"]
-        lines += [f"> - {d}" for d in diffs] + [""]
+    groups = comparable_groups(df)
+    names = group_names(df)
+    if len(groups) > 1:
+        lines += [
+            "> [!NOTE]",
+            f"> These results come from {len(groups)} evaluation setups that measure different things "
+            f"({'; '.join(check_comparable(df))}). Each setup has its own table and plots; values are "
+            "compared, and the best marked, only within one setup.",
+            "",
+        ]
 
-    latest = latest_rows(df)
-    _, formatted = summary_table(df)
     lines += ["## Summary", ""]
-    lines += [formatted.reset_index().to_markdown(index=False, disable_numparse=True), ""]
+    for g, rows in groups:
+        _, formatted = summary_table(rows)
+        n_real = _n_real_text(rows)
+        lines += [f"### {names[g]}", "", g.describe() + (f"; {n_real}" if n_real else "") + ".", ""]
+        lines += [formatted.reset_index().to_markdown(index=False, disable_numparse=True), ""]
     lines += [
-        "Values are mean ± std (or [confidence interval]) of the latest evaluation of each checkpoint. "
-        "↓ lower is better, ↑ higher is better; **bold** marks the best value per metric.",
+        "Values are mean ± std (or [confidence interval]) of the latest evaluation of each checkpoint in "
+        "each setup. ↓ lower is better, ↑ higher is better; **bold** marks the best value of a metric within "
+        "its table.",
         "",
     ]
 
     plots = []
-    for metric in dict.fromkeys(latest["metric"]):
-        sub = latest[latest["metric"] == metric]
-        if sub["epoch"].dropna().nunique() < 2:
-            continue
-        series = {str(r): g for r, g in sub.groupby("run_id", sort=True)}
-        if len(series) == 1:
-            series = {metric: next(iter(series.values()))}
-        png = assets / f"{_slug(metric)}_vs_epoch.png"
-        plot_metric_vs_epoch(series, metric, png, higher_is_better=metric_direction(metric))
-        plots.append(_image_link(f"{metric} vs epoch", rel + png.name))
+    for g, rows in groups:
+        latest = latest_rows(rows)
+        parts = latest.groupby(["metric", "n_real"], sort=False)
+        for (metric, n_real), sub in sorted(parts, key=lambda t: _metric_rank(str(t[0][0]))):
+            if sub["epoch"].dropna().nunique() < 2 or not in_summary(str(metric)):
+                continue
+            name = names[g]
+            if latest[latest["metric"] == metric]["n_real"].nunique() > 1:
+                name += f", n_real {n_real}"
+            series = {str(r): s for r, s in sub.groupby("run_id", sort=True)}
+            if len(series) == 1:
+                series = {str(metric): next(iter(series.values()))}
+            png = assets / f"{_slug(str(metric))}_vs_epoch_{_slug(name)}.png"
+            plot_metric_vs_epoch(
+                series, str(metric), png, higher_is_better=metric_direction(str(metric)), group=name
+            )
+            plots.append(_image_link(f"{metric} vs epoch ({name})", rel + png.name))
     if plots:
         lines += ["## Metrics over training", ""] + [p + "\n" for p in plots]
 
+    lines += beyond_fid_sections(
+        [(names[g], latest_rows(rows)) for g, rows in groups],
+        Path(results_path) if results_path is not None else None,
+        assets,
+        rel,
+        plots={"fits": plot_inverse_n_fits, "prd": plot_prd_curves, "histograms": plot_distance_histograms},
+        save_grid=save_image_grid,
+    )
+
+    latest = latest_rows(df)
     labels = list(
         dict.fromkeys(
             [
@@ -210,16 +351,9 @@ def write_report(
             png = assets / f"classes_{_slug(label)}.png"
             plot_class_histogram(counts, png, title=f"predicted classes: {label}")
             images.append(_image_link(f"class histogram {label}", rel + png.name))
-            missing = [str(i) for i in np.flatnonzero(counts == 0)]
-            if missing:
-                notes.append(f"**Missing classes: {', '.join(missing)}** (possible mode collapse)")
-            else:
-                nz = counts[counts > 0]
-                notes.append(
-                    f"All {counts.size} classes present; most/least frequent ratio {nz.max() / nz.min():.2g}"
-                )
+            notes += class_balance_markdown(counts)
         if images:
-            sections += [f"### {label}", "", " ".join(images), ""] + [n + "\n" for n in notes]
+            sections += [f"### {label}", "", " ".join(images), ""] + notes
     if sections:
         lines += ["## Samples and class histograms", ""] + sections
 
@@ -233,16 +367,12 @@ def write_report(
         "",
     ]
 
-    if gate_config is not None:
-        gated = latest.sort_values("timestamp", kind="stable").iloc[-1]["label"]
-        gate_results = run_gates(load_gate_config(gate_config), df)
-        lines += [
-            f"## Quality gates ({Path(gate_config).as_posix()})",
-            "",
-            f"Latest evaluation: `{gated}`.",
-            "",
-            gates_markdown(gate_results),
-        ]
+    if gate_cfg is not None:
+        lines += [f"## Quality gates ({Path(str(gate_config)).as_posix()})", ""]
+        try:
+            lines.append(gates_markdown(run_gates(gate_cfg, df)))
+        except UserError as e:  # the report still shows everything else, and why nothing was gated
+            lines += ["> [!CAUTION]", "> Not gated: " + str(e).replace("|", "\\|"), ""]
 
     text = "\n".join(lines).rstrip() + "\n"
     return atomic_write_bytes(out, text.encode("utf-8"), checksum=False)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gan_eval.cache import atomic_write
+from gan_eval.atomic import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,24 +34,50 @@ def _save(fig: Figure, path: Path) -> Path:
     return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110), checksum=False)
 
 
+def _interval(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(low, high, kind) per row: the confidence interval where ``ci_low``/``ci_high`` are set, else value
+    +- std; NaN where neither is known. ``kind`` names what the bars show ("CI", "± std", both, or None)."""
+    y = frame["value"].to_numpy(dtype=float)
+    lo, hi = frame["ci_low"].to_numpy(dtype=float), frame["ci_high"].to_numpy(dtype=float)
+    std = frame["std"].to_numpy(dtype=float) if "std" in frame else np.full_like(y, np.nan)
+    has_ci = ~(np.isnan(lo) | np.isnan(hi))
+    use_std = ~has_ci & ~np.isnan(std)
+    lo = np.where(has_ci, lo, np.where(use_std, y - std, np.nan))
+    hi = np.where(has_ci, hi, np.where(use_std, y + std, np.nan))
+    kinds = [k for k, used in (("confidence interval", has_ci.any()), ("± 1 std", use_std.any())) if used]
+    return lo, hi, " or ".join(kinds) or None
+
+
 def plot_metric_vs_epoch(
-    series: Mapping[str, pd.DataFrame], metric: str, path: Path, *, higher_is_better: bool | None = None
+    series: Mapping[str, pd.DataFrame],
+    metric: str,
+    path: Path,
+    *,
+    higher_is_better: bool | None = None,
+    group: str | None = None,
 ) -> Path:
     """Line plot of ``metric`` against training epoch, one line per entry of ``series`` (label -> frame with
-    columns ``epoch``, ``value``, ``ci_low``, ``ci_high``; NaN intervals are not drawn). The best point
-    overall is starred when the direction is known. Writes a PNG to ``path`` and returns it."""
-    fig = _figure(6.4, 3.6)
+    columns ``epoch``, ``value``, ``ci_low``, ``ci_high`` and optionally ``std``), for the rows of one
+    comparable group named ``group`` (shown in the title and on the y axis).
+
+    Error bars show each point's confidence interval (``ci_low`` .. ``ci_high``, drawn as given: a bootstrap
+    interval need not contain the value), else value +- std; points with neither have no bar. The best
+    point overall is starred when the direction is known. Writes a PNG to ``path`` and returns it."""
+    fig = _figure(6.4, 3.8)
     ax = fig.add_subplot()
     best: tuple[float, float] | None = None
+    bar_kinds: set[str] = set()
     for label, frame in series.items():
         f = frame.dropna(subset=["epoch", "value"]).sort_values("epoch")
         x = f["epoch"].to_numpy(dtype=float)
         y = f["value"].to_numpy(dtype=float)
-        ax.plot(x, y, marker="o", label=label)
-        lo, hi = f["ci_low"].to_numpy(dtype=float), f["ci_high"].to_numpy(dtype=float)
+        (line,) = ax.plot(x, y, marker="o", label=label)
+        lo, hi, kind = _interval(f)
         ok = ~(np.isnan(lo) | np.isnan(hi))
         if ok.any():
-            ax.fill_between(x[ok], lo[ok], hi[ok], alpha=0.2)
+            ax.vlines(x[ok], lo[ok], hi[ok], color=line.get_color(), linewidth=1.5)
+            ax.plot(x[ok], lo[ok], "_", x[ok], hi[ok], "_", color=line.get_color(), markersize=8)
+            bar_kinds.update(kind.split(" or ") if kind else [])
         if higher_is_better is not None and len(y):
             i = int(np.argmax(y) if higher_is_better else np.argmin(y))
             if best is None or (y[i] > best[1] if higher_is_better else y[i] < best[1]):
@@ -69,9 +95,14 @@ def plot_metric_vs_epoch(
             zorder=5,
         )
     direction = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]
-    ax.set_title(f"{metric} vs epoch{direction}")
+    title = f"{metric} vs epoch{direction}"
+    if group:
+        title += f"\n{group}"
+    if bar_kinds:
+        title += f"\nbars: {' or '.join(sorted(bar_kinds))}"
+    ax.set_title(title, fontsize="medium")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} ({group})" if group else metric, fontsize="small" if group else "medium")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -83,7 +114,11 @@ def plot_metric_vs_epoch(
 def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
     """Bar plot of the predicted-class frequencies of generated samples (``counts``: int/float ``[K]``,
     non-negative, e.g. K = 10 digits from ``mnist-lenet``). Classes never predicted are labelled "missing"
-    in red, and a dashed line marks the uniform frequency 1/K. Writes a PNG to ``path`` and returns it."""
+    in red; a dashed line marks the uniform frequency 1/K, dotted lines the coverage and imbalance
+    thresholds of ``gan_eval.reporting.class_balance`` (a quarter of and twice the uniform share); bars
+    outside them are red (not covered) or orange (over-produced). Writes a PNG to ``path`` and returns it."""
+    from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO
+
     counts = np.asarray(counts, dtype=float)
     if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or not np.isfinite(counts).all():
         raise ValueError(
@@ -94,10 +129,15 @@ def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
     k = counts.size
     fig = _figure(6.4, 3.2)
     ax = fig.add_subplot()
-    colors = ["tab:red" if c == 0 else "tab:blue" for c in counts]
+    low, high = COVERAGE_FRACTION / k, IMBALANCE_RATIO / k
+    colors = ["tab:red" if f < low else "tab:orange" if f > high else "tab:blue" for f in freq]
     ax.bar(np.arange(k), freq, color=colors)
     ax.axhline(1.0 / k, color="gray", linestyle="--", linewidth=1, label="uniform")
-    top = max(float(freq.max()), 1.0 / k) * 1.15
+    ax.axhline(low, color="tab:red", linestyle=":", linewidth=1, label=f"coverage ({COVERAGE_FRACTION:g}x)")
+    ax.axhline(
+        high, color="tab:orange", linestyle=":", linewidth=1, label=f"imbalance ({IMBALANCE_RATIO:g}x)"
+    )
+    top = max(float(freq.max()), high) * 1.15
     for i in np.flatnonzero(counts == 0):
         ax.text(
             float(i),
@@ -113,6 +153,68 @@ def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
     ax.set_xticks(np.arange(k))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("fraction of samples")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_inverse_n_fits(
+    fits: Mapping[str, Mapping[str, np.ndarray]], metric: str, path: Path, *, group: str | None = None
+) -> Path:
+    """The 1/N extrapolation (Chong & Forsyth 2020) of ``metric`` for several evaluations on one plot:
+    label -> {"n": subset sizes int [P], "values": the metric on each float [P], "line": [intercept,
+    slope, rmse]}; points at x = 1/N and the fitted line down to x = 0, where the intercept (``metric`` at
+    N = infinity) is marked."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    for label, fit in fits.items():
+        n = np.asarray(fit["n"], dtype=float)
+        values = np.asarray(fit["values"], dtype=float)
+        intercept, slope = (float(v) for v in np.asarray(fit["line"])[:2])
+        (line,) = ax.plot(1.0 / n, values, marker="o", linestyle="none", label=label)
+        x = np.linspace(0.0, float(1.0 / n.min()), 50)
+        ax.plot(x, intercept + slope * x, color=line.get_color(), linewidth=1)
+        ax.plot([0.0], [intercept], marker="*", markersize=12, color=line.get_color())
+    ax.set_xlabel("1 / N (generated samples)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: extrapolated to N = infinity (star)" + (f" - {group}" if group else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_prd_curves(
+    curves: Mapping[str, Mapping[str, np.ndarray]], path: Path, *, group: str | None = None
+) -> Path:
+    """PRD curves (Sajjadi et al. 2018) of several evaluations on one plot: label -> {"precision",
+    "recall"} float [A]; recall on x, precision on y, both in [0, 1]."""
+    fig = _figure(5.2, 4.4)
+    ax = fig.add_subplot()
+    for label, c in curves.items():
+        ax.plot(np.asarray(c["recall"]), np.asarray(c["precision"]), label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("precision-recall distributions" + (f" - {group}" if group else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_distance_histograms(gen: np.ndarray, heldout: np.ndarray, path: Path, *, title: str) -> Path:
+    """The two nearest-training-row distance histograms on one plot (density-normalised, shared bins):
+    generated -> train and held-out real -> train. A generator that copies shifts the first to the left
+    of the second."""
+    gen, heldout = np.asarray(gen, dtype=float), np.asarray(heldout, dtype=float)
+    fig = _figure(6.4, 3.4)
+    ax = fig.add_subplot()
+    both = np.concatenate([gen, heldout])
+    bins = np.linspace(float(both.min()), float(both.max()) + 1e-12, 50).tolist()
+    ax.hist(heldout, bins=bins, density=True, alpha=0.5, label=f"held-out real -> train (n={heldout.size})")
+    ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"generated -> train (n={gen.size})")
+    ax.set_xlabel("distance to the nearest training row")
+    ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend(fontsize="small")
     return _save(fig, path)

@@ -1,8 +1,8 @@
 """The long-format results table: one row per metric value, appended by every evaluation.
 
 The table lives in one file (``reports/results.csv`` by default; ``.parquet`` when the path ends so and
-pyarrow is installed). Appends take an exclusive lock on a sidecar ``<file>.lock``, so several processes can
-append at once without losing rows. ``load_results`` checks the schema and gives a pandas DataFrame.
+pyarrow is installed), appended to and read back by :mod:`gan_eval.results.store`; ``load_results`` checks the
+schema below and gives a pandas DataFrame.
 
 Schema (columns in this order; the table below is the one in the README):
 
@@ -31,33 +31,31 @@ Schema (columns in this order; the table below is the one in the README):
 | torch_version | str | torch version that computed the row |
 | device | str | device the features were computed on (`cpu`, `cuda:0`) |
 | duration_s | float64 | wall time of the whole evaluation in seconds, empty when unknown |
+| weights_sha256 | str | sha256 of the extractor's weights (part of the fingerprint), empty when unknown |
+| details | str | `.npz` of the arrays behind the row (curves, distances), relative to the table's folder |
 
-The fingerprint hashes the ``FINGERPRINT_COLUMNS`` except ``metric`` (so all rows of one evaluation share
-it) plus what the caller adds, e.g. the extractor weights' sha256. Rows whose ``FINGERPRINT_COLUMNS``
-differ measure different things; ``check_comparable`` names the differences so that ``compare``, ``report``
-and ``gate`` can refuse or warn instead of comparing silently.
+Tables written before the last two columns existed (``LEGACY_COLUMNS``) are read with them empty, and an
+append rewrites such a CSV once with the full header.
+
+The fingerprint is :func:`compute_fingerprint` of the ``FINGERPRINT_KEYS`` (extractor, protocol, weights
+sha256, real set, n_fake, seed, precision), so all rows of one evaluation share it. Rows whose
+``FINGERPRINT_COLUMNS`` differ measure different things; ``check_comparable`` names the differences so
+that ``compare``, ``report`` and ``gate`` can refuse or warn instead of comparing silently.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import importlib.util
-import io
 import json
 import math
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gan_eval.cache import atomic_write
 from gan_eval.errors import UserError
 
 
@@ -93,8 +91,13 @@ SCHEMA: dict[str, Column] = {
     "torch_version": Column("str", "torch version that computed the row"),
     "device": Column("str", "device the features were computed on"),
     "duration_s": Column("float64", "wall time of the whole evaluation in seconds, empty when unknown"),
+    "weights_sha256": Column("str", "sha256 of the extractor's weights, empty when unknown"),
+    "details": Column("str", "the .npz of arrays behind the row, relative to the results file's folder"),
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+ADDED_COLUMNS: tuple[str, ...] = ("weights_sha256", "details")
+"""Columns added after the first release of the schema (both text, empty when unknown)."""
+LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 
 # The columns that change the number: rows are comparable only when these agree (``metric`` included, so
 # comparisons are always per metric).
@@ -120,6 +123,8 @@ _OPTIONAL_META = (
     "gan_eval_version",
     "torch_version",
     "duration_s",
+    "weights_sha256",
+    "details",
 )
 
 
@@ -128,12 +133,27 @@ def fingerprint_columns() -> tuple[str, ...]:
     return FINGERPRINT_COLUMNS
 
 
-def compute_fingerprint(meta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
-    """sha256 (first 16 hex digits) of the fingerprint columns in ``meta`` (``metric`` excluded, so all rows
-    of one evaluation share it) plus ``extra`` (e.g. ``{"weights_sha256": ...}`` from the extractor)."""
-    keys = [c for c in FINGERPRINT_COLUMNS if c != "metric"]
-    payload = {k: _jsonable(meta[k]) for k in keys if k in meta}
-    payload.update({f"extra.{k}": _jsonable(v) for k, v in (extra or {}).items()})
+FINGERPRINT_KEYS: tuple[str, ...] = (
+    "extractor",
+    "protocol",
+    "weights_sha256",
+    "real",
+    "n_fake",
+    "seed",
+    "precision",
+)
+"""What the ``fingerprint`` hashes: the extractor, its preprocessing protocol and weights (sha256), the
+real set (its content identity when the evaluator knows it, e.g. ``mnist:train@741c...``; else its spec),
+the number of generated/evaluated images, the seed and the numeric precision. Not the evaluated data itself
+(the rows of two checkpoints measured the same way share a fingerprint: that is what makes them
+comparable), nor anything that does not change the number (batch size, device, run id, time)."""
+
+
+def compute_fingerprint(fields: Mapping[str, Any]) -> str:
+    """The one fingerprint function: sha256 (first 16 hex digits) of the ``FINGERPRINT_KEYS`` in ``fields``
+    (keys absent from ``fields`` hash as absent; other keys are ignored). Every row of one evaluation shares
+    it."""
+    payload = {k: _jsonable(fields[k]) for k in FINGERPRINT_KEYS if k in fields}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -164,8 +184,8 @@ def make_rows(
     ``values``: metric key -> value; ``stds``: metric key -> standard deviation; ``cis``: metric key ->
     (low, high). ``meta`` must hold ``real, fake, n_real, n_fake, extractor, protocol, precision, seed,
     device`` and may hold ``run_id, timestamp, checkpoint, epoch, step, fingerprint, gan_eval_version,
-    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions, a computed
-    fingerprint over the fingerprint columns plus ``fingerprint_extra``).
+    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions,
+    :func:`compute_fingerprint` of ``meta`` plus ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
     """
     missing = [k for k in _REQUIRED_META if k not in meta]
     unknown = [k for k in meta if k not in _REQUIRED_META and k not in _OPTIONAL_META]
@@ -178,13 +198,15 @@ def make_rows(
         "epoch": None,
         "step": None,
         "duration_s": math.nan,
+        "weights_sha256": (fingerprint_extra or {}).get("weights_sha256", ""),
+        "details": "",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "gan_eval_version": _package_version("gan-eval"),
         "torch_version": _package_version("torch"),
         **dict(meta),
     }
     if not common.get("fingerprint"):
-        common["fingerprint"] = compute_fingerprint(common, fingerprint_extra)
+        common["fingerprint"] = compute_fingerprint({**common, **(fingerprint_extra or {})})
     records = []
     for metric, value in values.items():
         low, high = cis.get(metric, (math.nan, math.nan))
@@ -222,12 +244,15 @@ def _has_schema(df: pd.DataFrame) -> bool:
     return True
 
 
-def _coerce(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+def coerce_to_schema(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     """Return ``df`` with exactly the schema's columns, in order, with the schema's dtypes.
 
     Raises UserError naming the missing columns or the columns whose values do not fit their dtype.
     """
     missing = [c for c in COLUMNS if c not in df.columns]
+    if missing and set(missing) <= set(ADDED_COLUMNS):  # a table from before these columns: they are empty
+        df = df.assign(**{c: "" for c in missing})
+        missing = []
     if missing:
         raise UserError(
             f"results table {source} lacks columns {', '.join(missing)}; expected the gan-eval schema "
@@ -264,107 +289,6 @@ def _coerce(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     if bad:
         raise UserError(f"results table {source} has columns of the wrong type: {'; '.join(bad)}")
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() == ".parquet"
-
-
-def _require_pyarrow(path: Path) -> None:
-    if importlib.util.find_spec("pyarrow") is None:
-        raise UserError(f"results file {path} is .parquet but pyarrow is not installed; pip install pyarrow")
-
-
-@contextmanager
-def _locked(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Lock the sidecar ``<path>.lock`` (exclusive for writers, shared for readers) until the block ends.
-
-    A reader that cannot create the lock file (read-only folder) reads without it.
-    """
-    lock = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        if not shared:
-            raise
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def append_results(df: pd.DataFrame, path: Path | str) -> Path:
-    """Append the rows of ``df`` (results-table schema) to ``path``; create the file when needed.
-
-    CSV: one ``O_APPEND`` write of the rows (with a header when the file is new) under the file lock.
-    Parquet: read, concatenate and atomically replace the file under the lock. Returns ``path``.
-    """
-    path = Path(path)
-    rows = _coerce(df, source="to append")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if _is_parquet(path):
-        _require_pyarrow(path)
-    with _locked(path):
-        if _is_parquet(path):
-            table = pd.concat([_read(path), rows], ignore_index=True) if path.exists() else rows
-            atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False), checksum=False)
-            return path
-        new = not path.exists() or path.stat().st_size == 0
-        if not new:
-            _check_csv_header(path)
-        buf = io.StringIO()
-        rows.to_csv(buf, index=False, header=new, lineterminator="\n")
-        data = buf.getvalue().encode()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-    return path
-
-
-def _check_csv_header(path: Path) -> None:
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split(",")
-    if header != list(COLUMNS):
-        raise UserError(
-            f"results file {path} does not have the gan-eval columns (found {', '.join(header)}); "
-            "append to a new file or fix its header"
-        )
-
-
-def load_results(path: Path | str) -> pd.DataFrame:
-    """Load a results table (CSV, or Parquet when the path ends in ``.parquet``) and check its schema.
-
-    Raises UserError when the file is missing, unreadable, lacks columns or has values of the wrong type.
-    Extra columns are dropped; the columns come back in schema order with the schema's dtypes. Takes a
-    shared lock, so it never sees a half-written append.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"results file {path} does not exist; run `gan-eval eval ... --results {path}` first")
-    with _locked(path, shared=True):
-        return _read(path)
-
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        if _is_parquet(path):
-            _require_pyarrow(path)
-            raw = pd.read_parquet(io.BytesIO(path.read_bytes()))
-        else:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except UserError:
-        raise
-    except Exception as e:  # pandas/pyarrow raise many types for a corrupt file
-        raise UserError(f"results file {path} could not be read as a results table: {e}") from None
-    return _coerce(raw, source=str(path))
 
 
 def check_comparable(df: pd.DataFrame) -> list[str]:

@@ -20,7 +20,6 @@ Merging across processes: ``to_state()`` gives a plain dict of numpy arrays; gat
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_eval.cache import atomic_write
-from gan_eval.errors import UserError
+from gan_eval.atomic import atomic_write
+from gan_eval.errors import UserError, describe_exception
 
 FORMAT_VERSION = 1
 """Version of the ``.npz`` statistics format written by ``save_moments`` (part of every cache key)."""
@@ -280,9 +279,17 @@ def load_moments(path: str | Path) -> Moments:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(f"{path} is not a readable .npz statistics file ({type(e).__name__}: {e})") from None
+    except MemoryError:
+        raise UserError(f"{path}: the statistics file is too large to load") from None
+    except Exception as e:  # noqa: BLE001 - numpy/zipfile/zlib raise many types for a damaged file
+        raise UserError(f"{path} is not a readable .npz statistics file ({describe_exception(e)})") from None
+    try:
+        return _moments_from_arrays(path, data)
+    except (TypeError, ValueError, IndexError) as e:  # e.g. a string where a number belongs
+        raise UserError(f"{path}: malformed statistics file ({describe_exception(e)})") from None
 
+
+def _moments_from_arrays(path: Path, data: dict[str, np.ndarray]) -> Moments:
     version = int(data["format_version"]) if "format_version" in data else 0
     if version > FORMAT_VERSION:
         raise UserError(

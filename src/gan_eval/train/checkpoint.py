@@ -1,19 +1,6 @@
-"""Writing training checkpoints: one plain dict per epoch, ``<out>/ckpt_epoch_XXX.pt``, written atomically.
-
-Keys (nanoGPT's habit: everything needed to rebuild the generator travels with its weights):
-
-- ``format`` / ``format_version`` / ``gan_eval_version`` / ``torch_version``
-- ``generator``: state dict; ``generator_ema``: state dict or None; ``generator_arch``: ``{"name", "args"}``
-- ``latent``: ``{"dim": int, "distribution": "normal" | "uniform"}``; ``output_range``: ``(-1.0, 1.0)``;
-  ``image_shape``: ``(C, H, W)``; ``dataset``: str
-- ``epoch``, ``global_step``, ``seed``, ``config`` (:meth:`TrainConfig.to_dict`), ``losses``
-  (``{"epoch": [...], "d_loss": [...], "g_loss": [...]}`` per-epoch means)
-- for ``--resume`` (absent from a slim copy): ``discriminator``, ``discriminator_arch``, ``optimizers``
-  (``{"g", "d"}`` state dicts), ``rng`` (``{"shuffle", "noise", "torch", "cuda"}`` generator states)
-
-Loading and validation live in :mod:`gan_eval.data.checkpoints` (``load_checkpoint``), shared with the
-evaluator.
-"""
+"""Training checkpoints on disk: one file per epoch, ``<out>/ckpt_epoch_XXX.pt``, written atomically, and
+slim copies that only evaluate and sample. The format itself (what the dict holds, how it is read and
+checked) is :mod:`gan_eval.data.checkpoint_format`, shared with the evaluator."""
 
 from __future__ import annotations
 
@@ -23,13 +10,11 @@ from typing import Any
 
 import torch
 
-from gan_eval.cache import atomic_write
-from gan_eval.data.checkpoints import load_checkpoint
+from gan_eval.atomic import atomic_write
+from gan_eval.data.checkpoint_format import RESUME_KEYS, load_checkpoint
 
 CKPT_PATTERN = "ckpt_epoch_{epoch:03d}.pt"
 _CKPT_RE = re.compile(r"^ckpt_epoch_(\d+)\.pt$")
-#: Keys only ``--resume`` needs; :func:`slim_checkpoint` drops them.
-RESUME_KEYS = ("discriminator", "discriminator_arch", "optimizers", "rng")
 
 
 def checkpoint_path(out: Path, epoch: int) -> Path:

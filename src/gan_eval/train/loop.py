@@ -27,7 +27,6 @@ Where this is faster than the article's loop without changing what is computed:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -41,12 +40,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-import gan_eval
-from gan_eval.data.checkpoints import FORMAT, FORMAT_VERSION, quantize, resolve_device, save_image_grid
+from gan_eval.data.base import quantize
+from gan_eval.data.checkpoint_format import make_checkpoint
+from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
+from gan_eval.runtime import Progress, resolve_device
 from gan_eval.train import mlp_step
 from gan_eval.train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, save_checkpoint
 from gan_eval.train.config import TrainConfig
+from gan_eval.train.data import load_training_images, normalize, sample_latent
 from gan_eval.train.models import (
     build_discriminator,
     build_generator,
@@ -54,6 +56,7 @@ from gan_eval.train.models import (
     generator_args,
     has_batch_statistics,
 )
+from gan_eval.train.optim import AdamStep, adam
 
 #: ``eval_hook(epoch, checkpoint_path)`` may return a dict of numbers; they become columns of epochs.csv.
 EvalHook = Callable[[int, Path], "dict[str, float] | None"]
@@ -62,43 +65,6 @@ GRID_SAMPLES = 64
 RESUME_MAY_CHANGE = ("epochs", "eval_every", "num_threads", "name")
 STEP_LOG = "log.csv"
 EPOCH_LOG = "epochs.csv"
-
-
-def load_training_images(
-    config: TrainConfig, images: torch.Tensor | np.ndarray | None = None
-) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]``: ``images`` if given, else the train split of ``config.dataset``; then a seeded
-    subset of ``config.limit`` images (0 = all)."""
-    if images is None:
-        from gan_eval.data.datasets import load_arrays
-
-        arr, _ = load_arrays(config.dataset, "train")
-        data = torch.from_numpy(arr)[:, None]
-    else:
-        data = torch.as_tensor(images)
-    if data.dtype != torch.uint8 or data.ndim != 4:
-        raise UserError(f"training images must be uint8 [N, C, H, W], got {data.dtype} {tuple(data.shape)}")
-    if config.limit:
-        from gan_eval.data.base import subset_indices
-
-        idx = subset_indices(len(data), config.limit, config.seed)
-        if idx is not None:
-            data = data[torch.from_numpy(idx)]
-    if len(data) < 2:
-        raise UserError(f"need at least 2 training images, got {len(data)}")
-    return data
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32 in [-1, 1] with the article's ops: ``ToTensor`` (/255), ``Normalize(0.5, 0.5)``."""
-    return images.float().div_(255).sub_(0.5).div_(0.5)
-
-
-def sample_latent(n: int, config: TrainConfig, gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    """float32 ``[n, latent_dim]``: standard normal, or uniform on [-1, 1]."""
-    if config.latent_distribution == "uniform":
-        return torch.rand(n, config.latent_dim, generator=gen, device=device) * 2 - 1
-    return torch.randn(n, config.latent_dim, generator=gen, device=device)
 
 
 def gradient_penalty(
@@ -127,84 +93,13 @@ def _compatible(stored: TrainConfig, given: TrainConfig, where: Path) -> TrainCo
     return dataclasses.replace(stored, **{k: getattr(given, k) for k in RESUME_MAY_CHANGE})
 
 
-def _adam(model: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Fused Adam (the same update in one kernel: about 6x less optimizer time on CPU); torch < 2.4 has no
-    fused CPU Adam, so fall back to the default implementation there."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
-
-
-class _AdamStep:
-    """``opt.step()`` for a fused ``torch.optim.Adam`` without its per-call Python (about 80 us on 2 CPU
-    cores, ~6% of an MLP GAN step): the same two calls torch makes (``_foreach_add_`` on the step counters,
-    then ``torch._fused_adam_``) with the same arguments on the optimizer's own state, so updates, state_dict
-    and resume stay bit-for-bit those of ``opt.step()``. The first step (which creates the state), non-fused
-    optimizers, and any step where a parameter has no gradient go through ``opt.step()``."""
-
-    def __init__(self, opt: torch.optim.Optimizer) -> None:
-        self.opt = opt
-        group = opt.param_groups[0]
-        self.lean = (
-            len(opt.param_groups) == 1
-            and bool(group.get("fused"))
-            and not group.get("amsgrad")
-            and not group.get("maximize")
-            and not group.get("capturable")
-            and not group.get("differentiable")
-            and not group.get("decoupled_weight_decay", False)
-            and not isinstance(group["lr"], torch.Tensor)
-            and hasattr(torch, "_fused_adam_")
-        )
-        self.lists: tuple[list[torch.Tensor], ...] | None = None
-
-    def __call__(self) -> None:
-        params = self.opt.param_groups[0]["params"]
-        if not self.lean or any(p.grad is None for p in params):
-            self.opt.step()
-            return
-        if self.lists is None:
-            if any(p not in self.opt.state for p in params):
-                self.opt.step()  # creates exp_avg, exp_avg_sq and step for every parameter
-                return
-            st = [self.opt.state[p] for p in params]
-            self.lists = ([s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [s["step"] for s in st])
-        group = self.opt.param_groups[0]
-        exp_avgs, exp_avg_sqs, steps = self.lists
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        try:
-            torch._fused_adam_(
-                params,
-                [p.grad for p in params],
-                exp_avgs,
-                exp_avg_sqs,
-                [],
-                steps,
-                amsgrad=False,
-                lr=group["lr"],
-                beta1=beta1,
-                beta2=beta2,
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                maximize=False,
-                grad_scale=None,
-                found_inf=None,
-            )
-        except TypeError:  # a torch whose private kernel takes other arguments: use its own step
-            torch._foreach_sub_(steps, 1)
-            self.lean = False
-            self.opt.step()
-
-
 def _finite(*modules: nn.Module) -> bool:
     """True when every parameter and buffer of ``modules`` is finite."""
     return all(bool(torch.isfinite(t).all()) for m in modules for t in (*m.parameters(), *m.buffers()))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    from gan_eval.cache import atomic_write
+    from gan_eval.atomic import atomic_write
 
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False), checksum=False)
 
@@ -245,7 +140,7 @@ def train(
     if resume:
         if last is None:
             raise UserError(f"--resume: no ckpt_epoch_XXX.pt in {out}")
-        from gan_eval.data.checkpoints import load_checkpoint
+        from gan_eval.data.checkpoint_format import load_checkpoint
 
         start = load_checkpoint(last)
         if "optimizers" not in start:
@@ -294,8 +189,8 @@ def train(
     if produced != image_shape:
         raise UserError(f"generator {g_arch['name']!r} does not produce images of shape {image_shape}")
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if config.ema_decay > 0 else None
-    opt_g = _adam(G, config.lr_g, config.betas_g)
-    opt_d = _adam(D, config.lr_d, config.betas_d)
+    opt_g = adam(G, config.lr_g, config.betas_g)
+    opt_d = adam(D, config.lr_d, config.betas_d)
     shuffle_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = torch.Generator(device=dev).manual_seed(config.seed + 1)
     fixed_noise = sample_latent(
@@ -334,7 +229,7 @@ def train(
     fuse_d = not has_batch_statistics(D)
     # The MLP GAN on the CPU: the same kernels as autograd, bit-for-bit, without its bookkeeping (mlp_step.py)
     fast = mlp_step.for_models(G, D, config.loss) if dev.type == "cpu" else None
-    step_d, step_g = _AdamStep(opt_d), _AdamStep(opt_g)  # = opt_d.step, opt_g.step, less Python per call
+    step_d, step_g = AdamStep(opt_d), AdamStep(opt_g)  # = opt_d.step, opt_g.step, less Python per call
     bce = nn.BCELoss()
     targets: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -409,40 +304,33 @@ def train(
         return g_loss.detach()
 
     # ---- the epochs
-    bar = _progress(progress)
+    bar = Progress("epoch", steps_per_epoch, unit="steps", enabled=progress, rate=False)
     last_path = checkpoint_path(out, first_epoch - 1)
-    with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("", total=steps_per_epoch) if bar is not None else None
+    with bar:
         for epoch in range(first_epoch, config.epochs + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
             perm = torch.randperm(n_images, generator=shuffle_gen).to(dev)
             d_hist = torch.zeros(steps_per_epoch, device=dev)
             g_hist = torch.full((steps_per_epoch,), float("nan"), device=dev)
             refresh = max(1, steps_per_epoch // 50)
-            if bar is not None and task is not None:
-                bar.reset(task, total=steps_per_epoch, description=f"epoch {epoch}/{config.epochs}")
+            bar.reset(steps_per_epoch, f"epoch {epoch}/{config.epochs}")
             for i in range(steps_per_epoch):
                 real = normalize(data.index_select(0, perm[i * batch : (i + 1) * batch]))
                 d_hist[i] = d_step(real)
                 global_step += 1
                 if global_step % config.n_critic == 0:
                     g_hist[i] = g_step(real.size(0))
-                if (
-                    bar is not None
-                    and task is not None
-                    and ((i + 1) % refresh == 0 or i + 1 == steps_per_epoch)
-                ):
-                    lo = max(0, i + 1 - refresh)
+                if progress and ((i + 1) % refresh == 0 or i + 1 == steps_per_epoch):
+                    lo = max(0, i + 1 - refresh)  # running losses: a device sync, only when shown
                     d_run = float(d_hist[lo : i + 1].mean())
                     g_run = float(g_hist[lo : i + 1].nanmean())
                     bar.update(
-                        task,
-                        completed=i + 1,
-                        description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}",
+                        i + 1, description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}"
                     )
             if dev.type == "cuda":  # the steps run asynchronously: wait for them before reading the clock
                 torch.cuda.synchronize(dev)
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+            bar.done()
 
             # ---- logs, samples, checkpoint, evaluation
             d_np, g_np = d_hist.cpu().numpy(), g_hist.cpu().numpy()
@@ -482,52 +370,34 @@ def train(
             save_image_grid(grid, out / f"samples_epoch_{epoch:03d}.png", nrow=8)
             epoch_rows.append(row)
             losses = {k: [float(r[k]) for r in epoch_rows] for k in ("epoch", "d_loss", "g_loss")}
-            ckpt = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "gan_eval_version": gan_eval.__version__,
-                "torch_version": str(torch.__version__),
-                "generator": G.state_dict(),
-                "generator_ema": G_ema.state_dict() if G_ema is not None else None,
-                "generator_arch": g_arch,
-                "latent": {"dim": config.latent_dim, "distribution": config.latent_distribution},
-                "output_range": (-1.0, 1.0),
-                "image_shape": image_shape,
-                "dataset": config.dataset if images is None else "custom",
-                "epoch": epoch,
-                "global_step": global_step,
-                "seed": config.seed,
-                "config": config.to_dict(),
-                "losses": losses,
-                "discriminator": D.state_dict(),
-                "discriminator_arch": d_arch,
-                "optimizers": {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
-                "rng": {
-                    "shuffle": shuffle_gen.get_state(),
-                    "noise": noise_gen.get_state(),
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
+            ckpt = make_checkpoint(
+                generator=G.state_dict(),
+                generator_ema=G_ema.state_dict() if G_ema is not None else None,
+                generator_arch=g_arch,
+                latent_dim=config.latent_dim,
+                latent_distribution=config.latent_distribution,
+                image_shape=image_shape,
+                dataset=config.dataset if images is None else "custom",
+                epoch=epoch,
+                global_step=global_step,
+                seed=config.seed,
+                config=config.to_dict(),
+                losses=losses,
+                resume={
+                    "discriminator": D.state_dict(),
+                    "discriminator_arch": d_arch,
+                    "optimizers": {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
+                    "rng": {
+                        "shuffle": shuffle_gen.get_state(),
+                        "noise": noise_gen.get_state(),
+                        "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
+                    },
                 },
-            }
+            )
             last_path = save_checkpoint(ckpt, checkpoint_path(out, epoch))
             if eval_hook is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
                 row.update(eval_hook(epoch, last_path) or {})
             _write_csv(pd.concat(step_frames, ignore_index=True), out / STEP_LOG)
             _write_csv(pd.DataFrame(epoch_rows), out / EPOCH_LOG)
     return last_path
-
-
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar on stderr, or None when disabled."""
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )

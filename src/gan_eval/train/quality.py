@@ -100,7 +100,7 @@ def fids_from_one_pass(
 def training_cost(ckpt: str | Path) -> dict[str, float]:
     """Wall and CPU seconds of the epochs up to the checkpoint's, from ``epochs.csv`` next to it (NaN where
     the log lacks them)."""
-    from gan_eval.data.checkpoints import load_checkpoint
+    from gan_eval.data.checkpoint_format import load_checkpoint
 
     epoch = int(load_checkpoint(ckpt)["epoch"])
     log = Path(ckpt).parent / "epochs.csv"

@@ -6,76 +6,39 @@ declared output range), and a :class:`GeneratorSource` samples ``n`` images from
 uint8 like saving a PNG (``floor(255 * (x - lo) / (hi - lo) + 0.5)``, clamped to 0..255; for ``(-1, 1)``
 that is ``round(127.5 x + 127.5)``).
 
-A gan-eval checkpoint (written by ``gan-eval train``) is a plain dict; the keys read here are
-``generator`` (state dict), ``generator_ema`` (state dict or None), ``generator_arch`` (``{"name", "args"}``),
-``latent`` (``{"dim", "distribution"}``), ``output_range`` and ``image_shape``; see
-:mod:`gan_eval.train.checkpoint` for the rest. The training code is imported only here, lazily, to rebuild
-the architecture.
+A gan-eval checkpoint (written by ``gan-eval train``; format: :mod:`gan_eval.data.checkpoint_format`) is read
+once: its bytes give both the dict and the sha256 in the source's identity, and the source exposes the
+checkpoint's epoch and step (``GeneratorSource.info``) for the results table. The training code is imported
+only here, lazily, to rebuild the architecture.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import pickle
+import io
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gan_eval.cache import atomic_write, sha256_file
-from gan_eval.data.base import Source
-from gan_eval.errors import UserError
+from gan_eval.data.base import Source, quantize, sample_latent
+from gan_eval.data.checkpoint_format import read_checkpoint, read_checkpoint_bytes
+from gan_eval.errors import UserError, describe_exception
+from gan_eval.runtime import resolve_device
 
-FORMAT = "gan-eval-gan-checkpoint"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("generator", "generator_arch", "latent", "output_range", "image_shape")
-DISTRIBUTIONS = ("normal", "uniform")
 DEFAULT_RANGE = (-1.0, 1.0)
 #: Generator outputs may exceed their declared range by this fraction of its width (float rounding).
 RANGE_TOLERANCE = 1e-3
 #: Images drawn when a generator is loaded, to check its output shape, NaNs and range up front.
 PROBE_SAMPLES = 16
-
-
-# ---------------------------------------------------------------- helpers
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; UserError for a cuda request without a GPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise UserError(f"--device {device!r}: {e}; expected auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    return dev
-
-
-def quantize(images: torch.Tensor, value_range: Sequence[float] = DEFAULT_RANGE) -> torch.Tensor:
-    """float ``[B, C, H, W]`` in ``value_range`` -> uint8 ``[B, C, H, W]``, like a PNG writer (round half up,
-    clamp to 0..255)."""
-    lo, hi = float(value_range[0]), float(value_range[1])
-    x = (images.float() - lo) * (255.0 / (hi - lo)) + 0.5
-    return x.floor_().clamp_(0, 255).to(torch.uint8)
-
-
-def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
-    """Write uint8 ``[N, C, H, W]`` images as one PNG grid (torchvision's make_grid), atomically."""
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.cpu(), nrow=nrow, padding=padding, pad_value=0)  # uint8 [3, H', W']
-    pil = Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
-
-    def write(tmp: Path) -> None:
-        pil.save(tmp, format="PNG")
-
-    return atomic_write(Path(path), write, checksum=False)
+#: Latents are drawn from the seeded ``torch.Generator`` and fed to the generator in chunks of this many,
+#: whatever batch size the extractor uses: the images (and so every metric) do not depend on --batch-size.
+LATENT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -92,17 +55,26 @@ class GeneratorSampler:
     device: torch.device
     spec: str
     identity: str
+    info: dict[str, Any] = field(default_factory=dict)  # a checkpoint's path, epoch and step
 
     def latent(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """float32 ``[n, z_dim]``: standard normal, or uniform on ``[-1, 1]``."""
-        if self.distribution == "uniform":
-            return torch.rand(n, self.z_dim, generator=gen, device=self.device) * 2 - 1
-        return torch.randn(n, self.z_dim, generator=gen, device=self.device)
+        return sample_latent(n, self.z_dim, self.distribution, gen, self.device)
 
     @torch.no_grad()
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        """float ``[n, C, H, W]``, checked: UserError for a wrong shape, NaN/inf, or values out of range."""
-        out = self.generator(self.latent(n, gen))
+        """float ``[n, C, H, W]``, checked: UserError for a generator that raises, a wrong shape, NaN/inf, or
+        values out of range. The UserError of a generator that raises keeps that exception as its cause
+        (shown with ``--debug``)."""
+        z = self.latent(n, gen)
+        try:
+            out = self.generator(z)
+        except Exception as e:  # noqa: BLE001 - the user's generator failing is bad input, named as such
+            hint = "" if self.identity.startswith("checkpoint:") else "; is --z-dim right?"
+            raise UserError(
+                f"{self.spec}: the generator failed on latents float32 [{n}, {self.z_dim}] "
+                f"({describe_exception(e)}){hint}"
+            ) from e
         if isinstance(out, (tuple, list)):  # some generators return (images, extras)
             out = out[0]
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
@@ -129,98 +101,6 @@ class GeneratorSampler:
 
 
 # ---------------------------------------------------------------- gan-eval checkpoints
-def _read_torch_file(path: Path) -> Any:
-    if not path.exists():
-        raise UserError(f"{path}: no such checkpoint file")
-    if not path.is_file():
-        raise UserError(f"{path}: is not a file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        detail = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), str(e)[:200])
-        raise UserError(
-            f"{path}: holds pickled Python objects, not a plain checkpoint dict (gan-eval loads with "
-            f"weights_only=True); save a gan-eval checkpoint, or wrap the model as package.module:function "
-            f"({detail})"
-        ) from None
-    except Exception as e:  # a damaged pickle fails in many ways (IndexError, KeyError, struct.error, ...)
-        raise UserError(
-            f"{path}: truncated or corrupt checkpoint ({e.__class__.__name__}: {str(e)[:200]})"
-        ) from None
-
-
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zips with ``code/`` and ``constants.pkl``; torch.save's have neither."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def validate_checkpoint(ckpt: Any, where: str) -> dict[str, Any]:
-    """Check the layout of a gan-eval checkpoint dict; UserError naming ``where`` and the problem."""
-    if not isinstance(ckpt, dict):
-        raise UserError(f"{where}: holds a {type(ckpt).__name__}, expected a gan-eval checkpoint dict")
-    if "generator" not in ckpt and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        raise UserError(
-            f"{where}: is a bare state dict (no architecture metadata); gan-eval needs a checkpoint "
-            "written by `gan-eval train`, a TorchScript generator (--z-dim), or package.module:function"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise UserError(
-            f"{where}: not a gan-eval checkpoint, missing keys {missing} (expected {list(REQUIRED_KEYS)})"
-        )
-    if (
-        ckpt.get("format", FORMAT) != FORMAT
-        or int(ckpt.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION
-    ):
-        raise UserError(
-            f"{where}: checkpoint format {ckpt.get('format')!r} v{ckpt.get('format_version')} "
-            f"is not supported (this gan-eval reads {FORMAT!r} up to v{FORMAT_VERSION})"
-        )
-    arch, latent, rng, shape = (
-        ckpt["generator_arch"],
-        ckpt["latent"],
-        ckpt["output_range"],
-        ckpt["image_shape"],
-    )
-    problems = []
-    if not (
-        isinstance(arch, dict) and isinstance(arch.get("name"), str) and isinstance(arch.get("args"), dict)
-    ):
-        problems.append("generator_arch must be {'name': str, 'args': dict}")
-    if not (isinstance(latent, dict) and isinstance(latent.get("dim"), int) and latent["dim"] > 0):
-        problems.append("latent must be {'dim': int > 0, 'distribution': str}")
-    elif latent.get("distribution", "normal") not in DISTRIBUTIONS:
-        problems.append(f"latent distribution {latent.get('distribution')!r} is not one of {DISTRIBUTIONS}")
-    if not (isinstance(rng, (list, tuple)) and len(rng) == 2 and float(rng[0]) < float(rng[1])):
-        problems.append(f"output_range must be (low, high) with low < high, got {rng!r}")
-    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and int(shape[0]) in (1, 3)):
-        problems.append(f"image_shape must be (C, H, W) with C = 1 or 3, got {shape!r}")
-    for key in ("generator", "generator_ema"):
-        sd = ckpt.get(key)
-        if sd is not None and not (
-            isinstance(sd, dict) and all(isinstance(v, torch.Tensor) for v in sd.values())
-        ):
-            problems.append(f"{key} must be a state dict of tensors")
-    if problems:
-        raise UserError(f"{where}: malformed gan-eval checkpoint: " + "; ".join(problems))
-    return ckpt
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load and validate a gan-eval checkpoint dict (on CPU, ``weights_only=True``).
-
-    UserError for a missing, truncated or corrupt file, a TorchScript archive, or a dict of the wrong layout.
-    """
-    path = Path(path)
-    if path.is_file() and _is_torchscript(path):
-        raise UserError(f"{path}: is a TorchScript archive, not a gan-eval checkpoint")
-    return validate_checkpoint(_read_torch_file(path), str(path))
-
-
 def _build_from_checkpoint(ckpt: dict[str, Any], where: str, use_ema: bool) -> tuple[torch.nn.Module, bool]:
     from gan_eval.train.models import GENERATORS, build_generator  # lazy: the core does not need train/
 
@@ -248,14 +128,16 @@ def _build_from_checkpoint(ckpt: dict[str, Any], where: str, use_ema: bool) -> t
 
 
 def load_checkpoint_sampler(
-    path: str | Path, *, device: str | torch.device = "cpu", use_ema: bool = True
+    path: str | Path, *, device: str | torch.device = "cpu", use_ema: bool = True, data: bytes | None = None
 ) -> GeneratorSampler:
     """The generator of a gan-eval checkpoint, rebuilt from its own metadata, in eval mode on ``device``.
 
-    Uses the EMA weights when the checkpoint has them and ``use_ema`` is True.
+    Uses the EMA weights when the checkpoint has them and ``use_ema`` is True. ``data``: the file's bytes,
+    when the caller has read them already (the file is read once).
     """
     path = Path(path)
-    ckpt = load_checkpoint(path)
+    read = read_checkpoint(path, data=data)
+    ckpt = read.ckpt
     model, ema = _build_from_checkpoint(ckpt, str(path), use_ema)
     dev = resolve_device(device)
     lo, hi = (float(v) for v in ckpt["output_range"])
@@ -266,7 +148,8 @@ def load_checkpoint_sampler(
         value_range=(lo, hi),
         device=dev,
         spec=str(path),
-        identity=f"checkpoint:{sha256_file(path)[:16]}|ema={ema}",
+        identity=f"checkpoint:{read.sha256[:16]}|ema={ema}",
+        info=read.info,
     )
 
 
@@ -287,19 +170,22 @@ def load_torchscript_sampler(
     device: str | torch.device = "cpu",
     value_range: Sequence[float] | None = None,
     distribution: str = "normal",
+    data: bytes | None = None,
 ) -> GeneratorSampler:
     """A TorchScript generator (``torch.jit.save``) mapping ``[B, z_dim]`` to ``[B, C, H, W]`` in
-    ``value_range`` (default ``(-1, 1)``). ``z_dim`` is required."""
+    ``value_range`` (default ``(-1, 1)``). ``z_dim`` is required. ``data``: the file's bytes, when read."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such generator file")
+    if data is None:
+        if not path.is_file():
+            raise UserError(f"{path}: no such generator file")
+        data = path.read_bytes()
     if not z_dim or z_dim <= 0:
         raise UserError(f"{path}: a TorchScript generator needs its latent size: pass --z-dim N")
     dev = resolve_device(device)
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated upstream but still the portable format
             warnings.simplefilter("ignore", FutureWarning)
-            model = torch.jit.load(str(path), map_location=dev)
+            model = torch.jit.load(io.BytesIO(data), map_location=dev)
     except Exception as e:  # noqa: BLE001 - any failure to read a user's file is a bad file
         raise UserError(
             f"{path}: truncated or corrupt TorchScript file ({str(e).splitlines()[0][:200]})"
@@ -312,7 +198,8 @@ def load_torchscript_sampler(
         value_range=(lo, hi),
         device=dev,
         spec=str(path),
-        identity=f"torchscript:{sha256_file(path)[:16]}|z={z_dim}|range={lo:g},{hi:g}|dist={distribution}",
+        identity=f"torchscript:{hashlib.sha256(data).hexdigest()[:16]}|z={z_dim}|range={lo:g},{hi:g}"
+        f"|dist={distribution}",
     )
 
 
@@ -341,10 +228,15 @@ def load_callable_sampler(
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise UserError(f"{spec}: cannot import module {module_name!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - the module's own code failed while importing
+        raise UserError(f"{spec}: importing module {module_name!r} failed ({describe_exception(e)})") from e
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise UserError(f"{spec}: module {module_name!r} has no function {func_name!r}")
-    made = factory()
+    try:
+        made = factory()
+    except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input, named as such
+        raise UserError(f"{spec}: calling {func_name}() failed ({describe_exception(e)})") from e
     found_z = None
     if isinstance(made, tuple) and len(made) == 2:
         made, found_z = made
@@ -376,35 +268,43 @@ def load_callable_sampler(
 class GeneratorSource(Source):
     """``n`` images sampled from a generator, uint8 ``[B, C, H, W]``.
 
-    Latents are drawn in chunks of ``sample_batch`` from a ``torch.Generator`` on the sampler's device seeded
-    with ``seed``, so every call of :meth:`batches` yields the same images (on the same device), whatever
-    ``batch_size`` the consumer asks for.
+    Latents are drawn in chunks of ``latent_chunk`` (default :data:`LATENT_CHUNK`) from a ``torch.Generator``
+    on the sampler's device seeded with ``seed``, and the generator is called on exactly those chunks; the
+    uint8 images are then re-batched. So every call of :meth:`batches` yields the same images (on the same
+    device), whatever ``batch_size`` the consumer (the extractor) asks for.
     """
 
     kind = "generator"
 
-    def __init__(self, sampler: GeneratorSampler, *, n: int, seed: int = 0, sample_batch: int = 500) -> None:
+    def __init__(
+        self, sampler: GeneratorSampler, *, n: int, seed: int = 0, latent_chunk: int = LATENT_CHUNK
+    ) -> None:
         if n <= 0:
             raise UserError(f"{sampler.spec}: the number of samples must be positive, got {n}")
-        if sample_batch <= 0:
-            raise UserError(f"{sampler.spec}: the sampling batch size must be positive, got {sample_batch}")
-        self.sampler, self.n, self.seed, self.sample_batch = sampler, int(n), int(seed), int(sample_batch)
+        if latent_chunk <= 0:
+            raise UserError(f"{sampler.spec}: the latent chunk size must be positive, got {latent_chunk}")
+        self.sampler, self.n, self.seed, self.latent_chunk = sampler, int(n), int(seed), int(latent_chunk)
         self.spec = sampler.spec
         probe_gen = torch.Generator(device=sampler.device).manual_seed(seed + 0x5EED)
         probe = sampler.sample(min(PROBE_SAMPLES, self.n), probe_gen)
         self.shape = (int(probe.shape[1]), int(probe.shape[2]), int(probe.shape[3]))
         self.identity = (
-            f"{sampler.identity}|n={self.n}|seed={self.seed}|batch={self.sample_batch}"
+            f"{sampler.identity}|n={self.n}|seed={self.seed}|chunk={self.latent_chunk}"
             f"|device={sampler.device.type}"
         )
 
     def __len__(self) -> int:
         return self.n
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the results table records about the generator: a checkpoint's path, epoch and step."""
+        return dict(self.sampler.info)
+
     def _chunks(self) -> Iterator[torch.Tensor]:
         gen = torch.Generator(device=self.sampler.device).manual_seed(self.seed)
-        for start in range(0, self.n, self.sample_batch):
-            out = self.sampler.sample(min(self.sample_batch, self.n - start), gen)
+        for start in range(0, self.n, self.latent_chunk):
+            out = self.sampler.sample(min(self.latent_chunk, self.n - start), gen)
             if tuple(out.shape[1:]) != self.shape:
                 raise UserError(
                     f"{self.spec}: the generator changed its output shape to {tuple(out.shape[1:])}"
@@ -443,10 +343,21 @@ def load_sampler(
     """A generator spec -> sampler: gan-eval checkpoint, TorchScript file or ``package.module:function``."""
     path = Path(spec).expanduser()
     if path.exists() or "/" in spec or path.suffix.lower() in (".pt", ".pth", ".ckpt"):
-        if path.is_file() and _is_torchscript(path):
-            return load_torchscript_sampler(path, z_dim=z_dim, device=device, value_range=value_range)
-        return load_checkpoint_sampler(path, device=device, use_ema=use_ema)
+        data = read_checkpoint_bytes(path)  # read once: the format, the dict and the sha256 all come from it
+        if _is_torchscript_archive(data):
+            return load_torchscript_sampler(
+                path, z_dim=z_dim, device=device, value_range=value_range, data=data
+            )
+        return load_checkpoint_sampler(path, device=device, use_ema=use_ema, data=data)
     return load_callable_sampler(spec, z_dim=z_dim, device=device, value_range=value_range)
+
+
+def _is_torchscript_archive(data: bytes) -> bool:
+    """TorchScript archives are zips with ``code/`` and ``constants.pkl``; torch.save's have neither."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return False
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return any("/code/" in n or n.endswith("constants.pkl") for n in z.namelist())
 
 
 def generator_source(
@@ -454,20 +365,20 @@ def generator_source(
     *,
     n: int | None = 10_000,
     seed: int = 0,
-    batch_size: int = 500,
     device: str | torch.device = "cpu",
     use_ema: bool = True,
     z_dim: int | None = None,
     value_range: Sequence[float] | None = None,
     sample_seed: int | None = None,
-    **_: Any,
 ) -> GeneratorSource:
     """A generator spec as a :class:`Source` of ``n`` uint8 images (``n=None`` -> 10,000).
+
+    The images do not depend on the consumer's batch size: latents are drawn and generated in chunks of
+    :data:`LATENT_CHUNK` (see :class:`GeneratorSource`).
 
     Args:
         seed / sample_seed: the latent seed (``sample_seed`` wins when given; it is the name ``parse_source``
             forwards, whose own ``seed`` is the dataset-subset seed).
-        batch_size: latents per generator call (part of the identity: float results may depend on it).
         device: ``cpu``, ``cuda`` or ``auto``.
         use_ema: use a checkpoint's EMA generator when present.
         z_dim, value_range: for TorchScript and callables (a checkpoint carries its own).
@@ -477,38 +388,14 @@ def generator_source(
         sampler,
         n=10_000 if n is None else int(n),
         seed=int(seed if sample_seed is None else sample_seed),
-        sample_batch=batch_size,
     )
 
 
-def sample_grid(
-    spec: str,
-    n: int = 64,
-    out: str | Path = "grid.png",
-    seed: int = 0,
-    nrow: int = 8,
-    **generator_options: Any,
-) -> Path:
-    """Sample ``n`` images from a generator spec; write them as one PNG grid (``nrow`` per row), atomically.
-
-    ``generator_options`` as for :func:`generator_source` (``device``, ``use_ema``, ``z_dim``,
-    ``value_range``).
-    """
-    source = generator_source(spec, n=n, seed=seed, **generator_options)
-    images = torch.cat(list(source.batches(max(1, n))))
-    return save_image_grid(images, out, nrow=nrow)
-
-
 __all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
+    "LATENT_CHUNK",
     "GeneratorSampler",
     "GeneratorSource",
     "generator_source",
-    "load_checkpoint",
     "load_checkpoint_sampler",
     "load_sampler",
-    "quantize",
-    "sample_grid",
-    "save_image_grid",
 ]

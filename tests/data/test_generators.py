@@ -11,13 +11,10 @@ import torch
 from PIL import Image
 
 from gan_eval.data import parse_source
-from gan_eval.data.checkpoints import (
-    generator_source,
-    load_checkpoint,
-    load_checkpoint_sampler,
-    quantize,
-    sample_grid,
-)
+from gan_eval.data.base import quantize
+from gan_eval.data.checkpoint_format import load_checkpoint
+from gan_eval.data.export import sample_grid
+from gan_eval.data.generators import generator_source, load_checkpoint_sampler
 from gan_eval.errors import UserError
 from gan_eval.train import load_train_config, train
 from gan_eval.train.checkpoint import slim_checkpoint
@@ -58,20 +55,20 @@ def save_modified(ckpt_path: Path, dst: Path, change) -> Path:
 
 # ---------------------------------------------------------------- round trip
 def test_checkpoint_source_round_trip(ckpt_path):
-    source = generator_source(str(ckpt_path), n=50, seed=3, batch_size=20)
+    source = generator_source(str(ckpt_path), n=50, seed=3)
     images = all_images(source, 16)
     assert images.dtype == torch.uint8 and images.shape == (50, 1, 28, 28) and len(source) == 50
     assert source.shape == (1, 28, 28)
     assert torch.equal(images, all_images(source, 50))  # the consumer's batch size changes nothing
-    again = generator_source(str(ckpt_path), n=50, seed=3, batch_size=20)
+    again = generator_source(str(ckpt_path), n=50, seed=3)
     assert torch.equal(images, all_images(again)) and again.identity == source.identity
-    other = generator_source(str(ckpt_path), n=50, seed=4, batch_size=20)
+    other = generator_source(str(ckpt_path), n=50, seed=4)
     assert not torch.equal(images, all_images(other)) and other.identity != source.identity
     assert images.float().std() > 0  # not a constant image
 
 
 def test_identity_names_file_hash_n_seed_and_ema(ckpt_path):
-    from gan_eval.cache import sha256_file
+    from gan_eval.atomic import sha256_file
 
     source = generator_source(str(ckpt_path), n=10, seed=5)
     for part in (sha256_file(ckpt_path)[:16], "n=10", "seed=5", "ema=True"):
@@ -92,7 +89,7 @@ def test_sampler_matches_the_generator_and_quantizes_like_a_png(ckpt_path):
     floats = sampler.sample(8, gen)
     z = torch.randn(8, 100, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(floats, sampler.generator(z), rtol=0, atol=0)
-    via_source = all_images(generator_source(str(ckpt_path), n=8, seed=0, batch_size=8))
+    via_source = all_images(generator_source(str(ckpt_path), n=8, seed=0))
     assert torch.equal(via_source, quantize(floats))
 
 
@@ -254,3 +251,51 @@ def test_shipped_mlp_gan_checkpoint_draws_mnist_like_images():
     images = all_images(generator_source(str(SHIPPED), n=500, seed=0)).float()
     assert 25 < images.mean() < 45  # MNIST test: 33.8 (this file at seed 0: 33.4)
     assert (images < 30).float().mean() > 0.7  # MNIST test: 0.83 (this file: 0.81)
+
+
+# ---------------------------------------------------------------- issue 15: failing user generators
+def test_a_generator_that_raises_is_a_user_error_naming_the_source_with_its_cause(ckpt_path, tmp_path):
+    """Item 10: a TorchScript generator with the wrong --z-dim raised a shape-mismatch traceback."""
+    sampler = load_checkpoint_sampler(ckpt_path)
+    path = tmp_path / "g_ts.pt"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(sampler.generator, torch.randn(2, 100)), str(path))
+    with pytest.raises(UserError) as info:
+        generator_source(str(path), n=4, z_dim=7)
+    message = str(info.value)
+    assert message.startswith(f"{path}: the generator failed on latents float32 [4, 7]")
+    assert "mat1 and mat2 shapes cannot be multiplied" in message and "--z-dim" in message
+    assert "\n" not in message and isinstance(info.value.__cause__, RuntimeError)  # --debug shows it
+
+
+def test_a_factory_or_module_that_raises_is_a_user_error(tmp_path, monkeypatch):
+    (tmp_path / "failing_gens.py").write_text(
+        "def boom():\n    raise OSError('weights /x.pt not found')\n"
+        "def bad():\n    import torch\n    return (lambda z: z.view(-1, 3, 3), 8)\n"
+    )
+    (tmp_path / "import_fails.py").write_text("raise RuntimeError('no GPU at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        UserError, match=r"failing_gens:boom: calling boom\(\) failed \(OSError: weights"
+    ) as a:
+        generator_source("failing_gens:boom", n=4)
+    assert isinstance(a.value.__cause__, OSError)
+    with pytest.raises(
+        UserError, match=r"failing_gens:bad: the generator failed on latents float32 \[4, 8\]"
+    ):
+        generator_source("failing_gens:bad", n=4)
+    with pytest.raises(UserError, match=r"importing module 'import_fails' failed \(RuntimeError: no GPU"):
+        generator_source("import_fails:make", n=4)
+
+
+def test_latents_do_not_depend_on_the_consumers_batch_size(ckpt_path):
+    """Item 4 at the source: the consumer's batch size (the extractor's) changes no image."""
+    from gan_eval.data.generators import LATENT_CHUNK
+
+    a = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2)
+    b = generator_source(str(ckpt_path), n=LATENT_CHUNK + 30, seed=2)
+    assert a.identity == b.identity and f"chunk={LATENT_CHUNK}" in a.identity and "batch" not in a.identity
+    assert torch.equal(all_images(a, 7), all_images(b, 500))

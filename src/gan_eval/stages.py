@@ -1,0 +1,194 @@
+"""The inputs of the stages, as an evaluation config asks for them: the extractor, the generated set, the
+real set's statistics (a file, the cache, or a pass) with its labels, the metric plan, and the training and
+held-out sets of the memorization metrics. :func:`gan_eval.pipeline.evaluate` glues them together;
+``compare`` opens them once for all its checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_eval.config import EvalConfig
+from gan_eval.data import Source, parse_source
+from gan_eval.data.base import subset_indices
+from gan_eval.data.spec import is_stats_file
+from gan_eval.errors import UserError
+from gan_eval.features import Extractor, build_extractor, protocols
+from gan_eval.metrics.plan import DOMAIN_CLASSIFIER_MAX_CLASSES, MetricPlan, plan_metrics
+from gan_eval.runtime import (
+    check_precision,
+    inception_channels_last,
+)
+from gan_eval.stats.extract import Extracted
+from gan_eval.stats.reference import (
+    load_stats_file,
+    real_statistics,
+)
+
+DEFAULT_PROTOCOL = {"inception": protocols.DEFAULT_PROTOCOL}  # other extractors carry a fixed protocol
+
+
+def open_extractor(cfg: EvalConfig, device: torch.device) -> Extractor:
+    """The extractor ``cfg`` asks for, on ``device``, in eval mode (compiled with ``cfg.compile``)."""
+    check_precision(cfg.precision)
+    options: dict[str, Any] = {"device": str(device)}
+    protocol = cfg.protocol or DEFAULT_PROTOCOL.get(cfg.extractor)
+    if protocol is not None:
+        options["protocol"] = protocol
+    if cfg.weights is not None:
+        options["weights"] = cfg.weights
+    if cfg.extractor == "inception":
+        options["channels_last"] = inception_channels_last(device, cfg.precision)
+    if device.type == "cuda":  # cuDNN picks the fastest kernels for the (fixed) batch shapes
+        torch.backends.cudnn.benchmark = True
+    ext = build_extractor(cfg.extractor, **options).to(device).eval()
+    if cfg.compile:  # one static batch shape (extract pads the last batch)
+        from gan_eval.cache import cache_dir, writable
+
+        # inductor's compiled kernels go to gan-eval's cache (kept across reboots, unlike its /tmp default),
+        # so a later run with the same model and batch shape skips most of the compile; a user's setting wins;
+        # a read-only cache leaves inductor its own default
+        if writable("compiled"):
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir("compiled")))
+        ext = torch.compile(ext, dynamic=False)  # type: ignore[assignment]
+    return ext
+
+
+def open_fake_source(spec: str, cfg: EvalConfig, device: torch.device) -> Source:
+    """The generated (evaluated) set ``spec`` as ``cfg`` asks for it; a generator is loaded and probed."""
+    return parse_source(
+        spec,
+        data_root=cfg.data_root,
+        limit=cfg.fake_limit,
+        seed=cfg.seed,
+        value_range=cfg.value_range,
+        n=cfg.n,
+        sample_seed=cfg.seed,
+        device=str(device),
+        use_ema=cfg.use_ema,
+        z_dim=cfg.z_dim,
+        limit_option="--fake-limit",
+    )
+
+
+@dataclass
+class RealSide:
+    """The real set's statistics (moments, kept features) and its identity (what the fingerprint hashes)."""
+
+    stats: Extracted
+    identity: str
+
+
+def real_side(
+    cfg: EvalConfig,
+    extractor: Extractor,
+    device: torch.device,
+    *,
+    need_features: bool,
+    need_labels: bool = False,
+) -> RealSide:
+    """Statistics of ``cfg.real``: a statistics file, or the real image set's statistics from the cache,
+    the shipped files, or one pass. ``need_features``: keep a seeded subset of ``cfg.max_real_features``
+    feature rows (kid, pr, dc, prd, vendi); ``need_labels``: the class labels of those rows and the class
+    counts of the whole set (the dataset's labels, else the classifier's predictions)."""
+    if cfg.real is None:
+        raise UserError("no real set: give --real (only the Inception Score works without one)")
+    if is_stats_file(cfg.real):
+        from gan_eval.atomic import sha256_file
+
+        if need_features or need_labels:
+            raise UserError(
+                f"{cfg.real}: a statistics file holds no features; kid, pr, dc, prd, vendi and the class "
+                "metrics need a real image set"
+            )
+        return RealSide(load_stats_file(cfg.real), f"stats:{sha256_file(Path(cfg.real))[:16]}")
+    rsrc = real_source(cfg)
+    true_labels = getattr(rsrc, "labels", None) if need_labels else None
+    stats = real_statistics(
+        rsrc,
+        extractor,
+        device=device,
+        precision=cfg.precision,
+        batch_size=cfg.batch_size,
+        need_features=cfg.max_real_features if (need_features or need_labels) else 0,
+        need_logits=need_labels and true_labels is None,  # unlabelled images: the classifier labels them
+        use_cache=cfg.use_cache,
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
+    if need_labels:
+        keep = subset_indices(len(rsrc), cfg.max_real_features, cfg.seed)
+        if true_labels is not None:
+            labels = np.asarray(true_labels, dtype=np.int64)
+        elif stats.logits is not None:
+            labels = stats.logits.argmax(1).astype(np.int64)
+        else:
+            raise UserError(f"{cfg.real}: no class labels and no classifier logits for the class metrics")
+        stats.labels = labels if keep is None else labels[keep]
+        stats.class_counts = np.bincount(labels, minlength=extractor.num_classes or 0)
+    return RealSide(stats, rsrc.identity)
+
+
+def real_source(cfg: EvalConfig) -> Source:
+    assert cfg.real is not None
+    return parse_source(
+        cfg.real,
+        data_root=cfg.data_root,
+        limit=cfg.real_limit,
+        seed=cfg.seed,
+        value_range=cfg.value_range,
+        limit_option="--real-limit",
+    )
+
+
+def plan_for(cfg: EvalConfig, ext: Extractor, *, real_given: bool, train: str | None) -> MetricPlan:
+    """The metrics ``cfg`` asks for (``all`` expanded for these inputs), checked: one clear line for a
+    metric the inputs cannot serve, before any pass."""
+    classes = ext.num_classes
+    plan = plan_metrics(
+        cfg.metrics,
+        logits=classes is not None,
+        classifier=classes is not None and classes <= DOMAIN_CLASSIFIER_MAX_CLASSES,
+        real=real_given,
+        train=train is not None,
+    )
+    _check_plan(plan, ext, real_given, train)
+    return plan
+
+
+def copy_sets(cfg: EvalConfig) -> tuple[str | None, str | None]:
+    """The training and held-out sets of the memorization metrics: as given, else the real dataset's train
+    and test splits; (None, None) when neither is known."""
+    from gan_eval.stats.training import default_split
+
+    train = cfg.train or default_split(cfg.real, "train")
+    heldout = cfg.heldout or default_split(cfg.real, "test")
+    if cfg.copy_space not in ("features", "pixels", "both"):
+        raise UserError(f"--copy-space {cfg.copy_space}: expected features, pixels or both")
+    return (train, heldout) if train and heldout else (None, None)
+
+
+def _check_plan(plan: MetricPlan, ext: Extractor, real_given: bool, train: Any) -> None:
+    if plan.need_real and not real_given:
+        names = ", ".join(s.name for s in plan.specs if s.needs_real)
+        raise UserError(
+            f"no real set: {names} compare the generated images with real ones; give --real (or REAL FAKE "
+            "as two paths); is, is_inf and copy need none"
+        )
+    if plan.need_logits and ext.num_classes is None:
+        raise UserError(
+            f"the {ext.name} weights in use have no 1008-class head, so {', '.join(plan.names)} cannot be "
+            "computed: get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with "
+            "internet, or --weights FILE), or use --extractor mnist-lenet for MNIST"
+        )
+    if plan.need_train and train is None:
+        raise UserError(
+            "metric copy needs a training set and held-out real images: give --train and --heldout (they "
+            "default to the train and test splits when --real is mnist or fashion-mnist)"
+        )

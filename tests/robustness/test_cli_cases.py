@@ -1,0 +1,848 @@
+"""Table-driven bad inputs through the CLI: every source kind, every option type, every output path.
+
+Each case runs the CLI in this process (typer's CliRunner) and asserts exit code 2, exactly one stderr line
+that names the input, no traceback, and that no file appeared, changed or disappeared: not in the inputs,
+not in the working folder (results tables stay byte-identical), not in the cache. Among them: compare with
+one corrupt checkpoint appends nothing (issue 15 item 3), and numeric options are validated at parse time
+(item 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from robust_helpers import CKPT, assert_one_line_error, invoke, tree, unwritable_folder
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+
+Setup = Callable[[Path, "object"], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """``args``/``names``: ``{ws}`` (valid inputs), ``{tmp}`` (this case's folder), ``{ro}`` (a folder
+    nobody can write) are filled in; ``setup(tmp, ws)`` makes this case's bad input first."""
+
+    id: str
+    args: tuple[str, ...]
+    names: tuple[str, ...]
+    setup: Setup | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    marks: tuple = ()
+    cache_may_grow: bool = False  # real statistics computed before the failure may be cached (verified)
+
+
+def fid(fake: str, *more: str, real: str = "{ws}/real.npz") -> tuple[str, ...]:
+    return ("fid", "--real", real, "--fake", fake, "-e", "dummy", "--no-save", "-q", *more)
+
+
+# ---------------------------------------------------------------- setups: this case's bad input
+def write(name: str, data: bytes) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_bytes(data)
+
+    return make
+
+
+def npz(name: str, **arrays) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        np.savez(tmp / name, **arrays)
+
+    return make
+
+
+def mkdir(name: str) -> Setup:
+    return lambda tmp, ws: (tmp / name).mkdir(parents=True)
+
+
+def png_folder(name: str, images: dict[str, np.ndarray], raw: dict[str, bytes] | None = None) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        folder = tmp / name
+        folder.mkdir()
+        for fname, arr in images.items():
+            Image.fromarray(arr).save(folder / fname)
+        for fname, data in (raw or {}).items():
+            (folder / fname).write_bytes(data)
+
+    return make
+
+
+def copy_ws(key: str, name: str) -> Setup:
+    return lambda tmp, ws: shutil.copy(ws[key], tmp / name)
+
+
+def truncated(key: str, name: str, keep: float | int) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        data = Path(ws[key]).read_bytes()
+        (tmp / name).write_bytes(data[: int(len(data) * keep)] if isinstance(keep, float) else data[:keep])
+
+    return make
+
+
+def torch_save(name: str, obj_fn: Callable[[], object]) -> Setup:
+    return lambda tmp, ws: torch.save(obj_fn(), tmp / name)
+
+
+def modified_ckpt(name: str, change: Callable[[dict], None]) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        ckpt = torch.load(CKPT, weights_only=True)
+        change(ckpt)
+        torch.save(ckpt, tmp / name)
+
+    return make
+
+
+def nan_weights(ckpt: dict) -> None:
+    for key in ("generator", "generator_ema"):
+        if ckpt.get(key):
+            for t in ckpt[key].values():
+                if t.is_floating_point():
+                    t.fill_(float("nan"))
+
+
+def zip_of(name: str, members: dict[str, bytes]) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        with zipfile.ZipFile(tmp / name, "w") as zf:
+            for member, data in members.items():
+                zf.writestr(member, data)
+
+    return make
+
+
+def stats_file(name: str, **arrays) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        base = {"mu": np.zeros(16), "sigma": np.eye(16)}
+        base.update(arrays)
+        np.savez(tmp / name, **{k: v for k, v in base.items() if v is not None})
+
+    return make
+
+
+def both(*setups: Setup) -> Setup:
+    def make(tmp: Path, ws) -> None:
+        for s in setups:
+            s(tmp, ws)
+
+    return make
+
+
+def glued_results(tmp: Path, ws) -> None:
+    lines = Path(ws["results"]).read_text().splitlines(keepends=True)
+    (tmp / "glued.csv").write_text(lines[0] + lines[1].rstrip("\n") + lines[2])  # two rows on one line
+
+
+def foreign_parquet(tmp: Path, ws) -> None:
+    pd.DataFrame({"a": [1], "b": [2]}).to_parquet(tmp / "r.parquet")
+
+
+def rng_u8(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+GRAY = rng_u8(16, 16)
+RGB = rng_u8(16, 16, 3)
+
+# ---------------------------------------------------------------- the cases
+CASES: list[Case] = [
+    # --- datasets
+    Case("dataset-unknown-split", fid("mnist:validation"), ("mnist:validation", "split")),
+    Case("fashion-unknown-split", fid("fashion-mnist:dev"), ("fashion-mnist:dev",)),
+    Case(
+        "dataset-missing-data-root",
+        ("fid", "--real", "mnist:test", "--fake", "{ws}/fake.npz", "-e", "dummy", "--no-save", "-q")
+        + ("--data-root", "{tmp}/no-such-root"),
+        ("--data-root", "no-such-root"),
+    ),
+    Case("unknown-spec", fid("nonsense"), ("nonsense",)),
+    Case("missing-file", fid("{tmp}/missing.npz"), ("missing.npz", "no such file")),
+    # --- folders of images
+    Case("folder-empty", fid("{tmp}/empty"), ("empty", "no images"), mkdir("empty")),
+    Case(
+        "folder-corrupt-image",
+        fid("{tmp}/f"),
+        ("bad.png", "cannot read image"),
+        png_folder("f", {"a.png": GRAY}, {"bad.png": b"\x89PNG garbage"}),
+    ),
+    Case(
+        "folder-truncated-png",
+        fid("{tmp}/f"),
+        ("b.png", "cannot read image"),
+        both(png_folder("f", {"a.png": GRAY}), truncated("big_header", "f/b.png", 20)),
+    ),
+    Case(
+        "folder-mixed-sizes",
+        fid("{tmp}/f"),
+        ("mixed image sizes", "b.png"),
+        png_folder("f", {"a.png": GRAY, "b.png": rng_u8(20, 20)}),
+    ),
+    Case(
+        "folder-gray-then-rgb",
+        fid("{tmp}/f"),
+        ("grayscale and color", "b.png"),
+        png_folder("f", {"a.png": GRAY, "b.png": RGB}),
+    ),
+    Case(
+        "folder-decompression-bomb",  # 20000x20000: Pillow refuses it unread
+        fid("{tmp}/f"),
+        ("bomb.png", "too large"),
+        both(mkdir("f"), lambda tmp, ws: shutil.copy(ws["bomb"], tmp / "f" / "bomb.png")),
+    ),
+    Case(
+        "folder-huge-image-among-small",  # 9000x9000 header, no pixel data: refused by size, never decoded
+        fid("{tmp}/f"),
+        ("mixed image sizes", "zz.png", "9000x9000"),
+        both(
+            png_folder("f", {"a.png": GRAY}),
+            lambda tmp, ws: shutil.copy(ws["big_header"], tmp / "f" / "zz.png"),
+        ),
+    ),
+    # --- zips
+    Case(
+        "zip-garbage", fid("{tmp}/x.zip"), ("x.zip", "not a readable zip"), write("x.zip", b"PK\x03\x04 nope")
+    ),
+    Case("zip-no-images", fid("{tmp}/x.zip"), ("x.zip", "no images"), zip_of("x.zip", {"a.txt": b"hi"})),
+    Case(
+        "zip-corrupt-member",
+        fid("{tmp}/x.zip"),
+        ("a.png", "cannot read image"),
+        zip_of("x.zip", {"a.png": b"\x89PNG\r\n\x1a\n broken"}),
+    ),
+    # --- arrays
+    Case("npz-garbage", fid("{tmp}/x.npz"), ("x.npz", "not a readable"), write("x.npz", b"garbage" * 10)),
+    Case("npz-truncated", fid("{tmp}/x.npz"), ("x.npz", "not a readable"), truncated("fake", "x.npz", 0.5)),
+    Case(
+        "npy-truncated", fid("{tmp}/x.npy"), ("x.npy",), truncated("npy", "x.npy", 0.5)
+    ),  # header fine, data short
+    Case(
+        "npy-pickled-objects",
+        fid("{tmp}/x.npy"),
+        ("x.npy", "not a readable"),
+        lambda tmp, ws: np.save(tmp / "x.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True),
+    ),
+    Case(
+        "npz-float-without-range",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "--value-range"),
+        npz("x.npz", images=np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32)),
+    ),
+    Case(
+        "npz-float-out-of-range",
+        fid("{tmp}/x.npz", "--value-range", "0,1"),
+        ("x.npz", "outside the declared range"),
+        npz("x.npz", images=np.full((4, 1, 16, 16), 2.0, np.float32)),
+    ),
+    Case(
+        "npz-nan",
+        fid("{tmp}/x.npz", "--value-range", "0,1"),
+        ("x.npz", "NaN"),
+        npz("x.npz", images=np.full((4, 1, 16, 16), np.nan, np.float32)),
+    ),
+    Case("npz-5d", fid("{tmp}/x.npz"), ("x.npz", "shape"), npz("x.npz", images=rng_u8(2, 1, 1, 16, 16))),
+    Case(
+        "npz-2-channels", fid("{tmp}/x.npz"), ("x.npz", "channels"), npz("x.npz", images=rng_u8(4, 2, 16, 16))
+    ),
+    Case(
+        "npz-no-images", fid("{tmp}/x.npz"), ("x.npz", "no images"), npz("x.npz", images=rng_u8(0, 1, 16, 16))
+    ),
+    Case(
+        "npz-no-pixels", fid("{tmp}/x.npz"), ("x.npz", "no pixels"), npz("x.npz", images=rng_u8(4, 1, 0, 16))
+    ),
+    Case(
+        "npz-bool",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "unsupported array dtype"),
+        npz("x.npz", images=np.ones((4, 1, 16, 16), bool)),
+    ),
+    Case(
+        "npz-int16-over-255",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "0..255"),
+        npz("x.npz", images=np.full((4, 1, 16, 16), 1000, np.int16)),
+    ),
+    Case(
+        "npz-complex",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "unsupported"),
+        npz("x.npz", images=np.ones((4, 1, 16, 16), np.complex64)),
+    ),
+    Case(
+        "npz-strings",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "unsupported"),
+        npz("x.npz", images=np.full((4, 1, 16, 16), "a")),
+    ),
+    Case(
+        "npz-unknown-keys",
+        fid("{tmp}/x.npz"),
+        ("x.npz", "no image array"),
+        npz("x.npz", a=rng_u8(4, 16, 16), b=rng_u8(4, 16, 16)),
+    ),
+    Case("npz-stats-as-fake", fid("{ws}/stats.npz"), ("stats.npz", "statistics file")),
+    Case(
+        "npz-compact-stats-as-fake", fid("{ws}/stats_compact.npz"), ("stats_compact.npz", "statistics file")
+    ),
+    Case(
+        "npz-features-file-as-fake",
+        fid("{tmp}/k.features.npz"),
+        ("k.features.npz", "features"),
+        npz("k.features.npz", features=np.zeros((4, 16), np.float32), logits=np.zeros((4, 10), np.float32)),
+    ),
+    # --- checkpoints
+    Case("ckpt-garbage", fid("{tmp}/g.pt"), ("g.pt",), write("g.pt", b"\x80\x02garbage")),
+    Case("ckpt-truncated", fid("{tmp}/g.pt"), ("g.pt", "corrupt"), truncated("ckpt", "g.pt", 0.5)),
+    Case(
+        "ckpt-pickled-object",  # a non-allowlisted global: weights_only refuses to unpickle it
+        fid("{tmp}/g.pt"),
+        ("g.pt", "pickled Python objects"),
+        torch_save("g.pt", lambda: {"generator": argparse.Namespace(a=1)}),
+    ),
+    Case(
+        "ckpt-bare-state-dict",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "bare state dict"),
+        torch_save("g.pt", lambda: torch.nn.Linear(2, 2).state_dict()),
+    ),
+    Case(
+        "ckpt-missing-keys",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "missing keys"),
+        torch_save("g.pt", lambda: {"generator": {}}),
+    ),
+    Case("ckpt-named-folder", fid("{tmp}/d.pt"), ("d.pt", "no images"), mkdir("d.pt")),  # a folder source
+    Case(
+        "ckpt-unknown-arch",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "unknown generator architecture"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"].update(name="stylegan9")),
+    ),
+    Case(
+        "ckpt-weights-do-not-fit",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "do not match"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"]["args"].update(hidden=7)),
+    ),
+    Case("ckpt-nan-weights", fid("{tmp}/g.pt"), ("g.pt", "NaN"), modified_ckpt("g.pt", nan_weights)),
+    # --- TorchScript and module:function generators
+    Case(
+        "torchscript-wrong-z-dim", fid("{ws}/gen_ts.pt", "--z-dim", "7"), ("gen_ts.pt", "--z-dim", "[16, 7]")
+    ),
+    Case("torchscript-no-z-dim", fid("{ws}/gen_ts.pt"), ("gen_ts.pt", "--z-dim")),
+    Case(
+        "torchscript-corrupt",
+        fid("{tmp}/ts.pt", "--z-dim", "100"),
+        ("ts.pt", "TorchScript"),
+        zip_of("ts.pt", {"ts/code/__torch__.py": b"garbage", "ts/constants.pkl": b"\x80"}),
+    ),
+    Case("callable-raises", fid("robust_gens:boom"), ("robust_gens:boom", "RuntimeError", "not found")),
+    Case(
+        "callable-bad-shape", fid("robust_gens:bad_shape"), ("robust_gens:bad_shape", "the generator failed")
+    ),
+    Case("callable-nan", fid("robust_gens:nan"), ("robust_gens:nan", "NaN")),
+    Case("callable-not-a-generator", fid("robust_gens:not_a_generator"), ("not_a_generator", "int")),
+    Case("callable-no-such-function", fid("robust_gens:nope"), ("robust_gens:nope", "no function")),
+    Case("callable-no-such-module", fid("no_such_module_xyz:make"), ("no_such_module_xyz", "cannot import")),
+    Case(
+        "callable-import-raises",
+        fid("broken_gens_xyz:make"),
+        ("broken_gens_xyz", "ZeroDivisionError"),
+        write("broken_gens_xyz.py", b"x = 1 / 0\n"),
+    ),
+    # --- statistics files as --real
+    Case(
+        "stats-nan",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "NaN"),
+        stats_file("s.npz", mu=np.full(16, np.nan)),
+    ),
+    Case(
+        "stats-sigma-shape",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "sigma"),
+        stats_file("s.npz", sigma=np.eye(3)),
+    ),
+    Case(
+        "stats-mu-2d",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "mu"),
+        stats_file("s.npz", mu=np.zeros((4, 4))),
+    ),
+    Case(
+        "stats-compact-wrong-size",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "compact covariance"),
+        stats_file("s.npz", sigma=None, sigma_triu=np.ones(5, np.float32)),
+    ),
+    Case(
+        "stats-other-dimension",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("feature dimension",),
+        stats_file("s.npz", mu=np.zeros(8), sigma=np.eye(8)),
+    ),
+    Case(
+        "stats-metadata-not-json",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "metadata"),
+        stats_file("s.npz", metadata=np.asarray("{not json")),
+    ),
+    Case(
+        "stats-newer-format",
+        fid("{ws}/fake.npz", real="{tmp}/s.npz"),
+        ("s.npz", "newer"),
+        stats_file("s.npz", format_version=np.asarray(99)),
+    ),
+    Case(
+        "stats-kid-needs-features",
+        ("kid", "--real", "{ws}/stats.npz", "--fake", "{ws}/fake.npz", "-e", "dummy", "--no-save", "-q"),
+        ("stats.npz", "no features"),
+    ),
+    Case(
+        "compact-stats-pr-needs-features",
+        (
+            "pr",
+            "--real",
+            "{ws}/stats_compact.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "--no-save",
+            "-q",
+        ),
+        ("stats_compact.npz", "no features"),
+    ),
+    # --- options
+    Case("extractor-unknown", fid("{ws}/fake.npz", "-e", "vgg99"), ("vgg99",)),
+    Case("precision-unknown", fid("{ws}/fake.npz", "--precision", "fp8"), ("--precision", "fp8")),
+    Case("device-unknown", fid("{ws}/fake.npz", "--device", "tpu"), ("--device", "tpu")),
+    Case(
+        "device-cuda-absent", fid("{ws}/fake.npz", "--device", "cuda"), ("--device", "cuda"), marks=(NO_CUDA,)
+    ),
+    Case(
+        "metrics-empty",
+        ("eval", "--real", "{ws}/real.npz", "--fake", "{ws}/fake.npz", "-e", "dummy", "--no-save", "-m", ","),
+        ("--metrics",),
+    ),
+    Case(
+        "metrics-unknown",
+        (
+            "eval",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "--no-save",
+            "-m",
+            "fid,fud",
+        ),
+        ("fud",),
+    ),
+    Case("value-range-reversed", fid("{ws}/fake.npz", "--value-range", "1,0"), ("--value-range", "1,0")),
+    Case("value-range-text", fid("{ws}/fake.npz", "--value-range", "x"), ("--value-range",)),
+    Case(
+        "weights-missing",
+        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--weights", "{tmp}/w.pt"),
+        ("w.pt",),
+    ),
+    Case(
+        "weights-garbage",
+        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--weights", "{tmp}/w.pt"),
+        ("w.pt",),
+        write("w.pt", b"not torch"),
+    ),
+    Case("config-missing", fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"), ("c.toml",)),
+    Case(
+        "config-bad-toml",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml",),
+        write("c.toml", b"n = ["),
+    ),
+    Case(
+        "config-non-utf8",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml",),
+        write("c.toml", b"\xff\xfe"),
+    ),
+    Case(
+        "config-unknown-key",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "nn"),
+        write("c.toml", b"nn = 5\n"),
+    ),
+    Case(
+        "config-wrong-type",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "many"),
+        write("c.toml", b'n = "many"\n'),
+    ),
+    Case("n-not-a-number", fid("{ws}/fake.npz", "--n", "abc"), ("--n", "integer")),
+    Case("batch-size-not-a-number", fid("{ws}/fake.npz", "--batch-size", "1.5"), ("--batch-size",)),
+    Case("unknown-option", fid("{ws}/fake.npz", "--frobnicate"), ("--frobnicate",)),
+    Case("real-limit-zero", fid("{ws}/fake.npz", "--real-limit", "0"), ("--real-limit", "0")),
+    Case("fake-limit-negative", fid("{ws}/fake.npz", "--fake-limit", "-2"), ("--fake-limit", "-2")),
+    Case(
+        "stats-limit-zero",
+        ("stats", "{ws}/real.npz", "-o", "{tmp}/s.npz", "-e", "dummy", "--limit", "0"),
+        ("--limit",),
+    ),
+    Case("n-zero", fid(str(CKPT), "--n", "0"), ("--n",)),
+    Case("n-negative", fid(str(CKPT), "--n", "-5"), ("--n",)),
+    Case("batch-size-negative", fid("{ws}/fake.npz", "--batch-size", "-3"), ("--batch-size",)),
+    Case("batch-size-zero", fid("{ws}/fake.npz", "--batch-size", "0"), ("--batch-size",)),
+    Case("bootstrap-negative", fid("{ws}/fake.npz", "--bootstrap", "-1"), ("--bootstrap",)),
+    Case("seed-negative", fid("{ws}/fake.npz", "--seed", "-2", "--bootstrap", "3"), ("--seed",)),
+    Case("z-dim-negative", fid("{ws}/gen_ts.pt", "--z-dim", "-1"), ("--z-dim",)),
+    Case("sample-n-zero", ("sample", str(CKPT), "-n", "0", "-o", "{tmp}/g.png"), ("-n",)),
+    Case("sample-nrow-zero", ("sample", str(CKPT), "--nrow", "0", "-o", "{tmp}/g.png"), ("--nrow",)),
+    # --- results tables (--results): checked before the evaluation
+    Case(
+        "results-is-a-folder",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/adir",
+        ),
+        ("--results", "adir"),
+        mkdir("adir"),
+    ),
+    Case(
+        "results-under-a-file",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/f.txt/r.csv",
+        ),
+        ("--results", "f.txt"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "results-unwritable-folder",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{ro}/r.csv",
+        ),
+        ("--results", "r.csv"),
+    ),
+    Case(
+        "results-not-utf8",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/r.csv",
+        ),
+        ("r.csv", "UTF-8"),
+        write("r.csv", b"\xff\xfe\x00garbage\n"),
+    ),
+    Case(
+        "results-foreign-header",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/r.csv",
+        ),
+        ("r.csv", "gan-eval columns"),
+        write("r.csv", b"a,b\n1,2\n"),
+    ),
+    Case(
+        "results-truncated-last-row",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/r.csv",
+        ),
+        ("r.csv", "incomplete row"),
+        truncated("results", "r.csv", -60),
+    ),
+    Case(
+        "results-parquet-garbage",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/r.parquet",
+        ),
+        ("r.parquet",),
+        write("r.parquet", b"PAR1 garbage"),
+    ),
+    Case(
+        "results-parquet-foreign",
+        (
+            "fid",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/fake.npz",
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "{tmp}/r.parquet",
+        ),
+        ("r.parquet", "gan-eval columns"),
+        foreign_parquet,
+    ),
+    Case(
+        "compare-results-unwritable",
+        (
+            "compare",
+            str(CKPT),
+            "--real",
+            "{ws}/real.npz",
+            "-e",
+            "dummy",
+            "--n",
+            "40",
+            "-q",
+            "--results",
+            "{ro}/r.csv",
+        ),
+        ("--results",),
+    ),
+    Case(
+        "compare-corrupt-checkpoint",
+        ("compare", str(CKPT), "{tmp}/bad.pt", "--real", "{ws}/real.npz", "-e", "dummy", "--n", "40", "-q")
+        + ("--bootstrap", "0", "--results", "{tmp}/r.csv"),
+        ("bad.pt",),
+        write("bad.pt", b"\x80\x02broken"),
+        cache_may_grow=True,
+    ),
+    Case(
+        "compare-missing-checkpoint",
+        ("compare", "{tmp}/nope.pt", "--real", "{ws}/real.npz", "--no-save"),
+        ("nope.pt",),
+    ),
+    # --- other outputs
+    Case(
+        "stats-o-unwritable",
+        ("stats", "{ws}/real.npz", "-e", "dummy", "-q", "-o", "{ro}/s.npz"),
+        ("-o", "s.npz"),
+    ),
+    Case(
+        "stats-o-under-a-file",
+        ("stats", "{ws}/real.npz", "-e", "dummy", "-q", "-o", "{tmp}/f.txt/s.npz"),
+        ("-o", "f.txt"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "sample-o-folder-not-empty",
+        ("sample", str(CKPT), "-n", "4", "-o", "{tmp}/adir"),
+        ("adir",),
+        write("adir/keep.txt", b"a file a user has there"),
+    ),
+    Case("sample-o-unwritable", ("sample", str(CKPT), "-n", "4", "-o", "{ro}/g.png"), ("-o", "g.png")),
+    Case(
+        "sample-corrupt-checkpoint",
+        ("sample", "{tmp}/g.pt", "-o", "{tmp}/g.png"),
+        ("g.pt",),
+        write("g.pt", b"PK\x03\x04"),
+    ),
+    Case(
+        "report-o-unwritable",
+        ("report", "--results", "{ws}/results.csv", "--no-samples", "-o", "{ro}/r.md"),
+        ("r.md",),
+    ),
+    Case(
+        "report-glued-rows",
+        ("report", "--results", "{tmp}/glued.csv", "--no-samples", "-o", "{tmp}/r.md"),
+        ("glued.csv", "line 2"),
+        glued_results,
+    ),
+    Case(
+        "report-truncated-last-row",
+        ("report", "--results", "{tmp}/r.csv", "--no-samples", "-o", "{tmp}/r.md"),
+        ("r.csv", "incomplete row"),
+        truncated("results", "r.csv", -60),
+    ),
+    Case(
+        "report-missing-results", ("report", "--results", "{tmp}/nope.csv", "-o", "{tmp}/r.md"), ("nope.csv",)
+    ),
+    Case(
+        "report-unknown-run",
+        ("report", "--results", "{ws}/results.csv", "--run", "zzz", "-o", "{tmp}/r.md"),
+        ("zzz",),
+    ),
+    Case(
+        "gate-glued-rows",
+        ("gate", "--config", "{ws}/gate.toml", "--results", "{tmp}/glued.csv"),
+        ("glued.csv",),
+        glued_results,
+    ),
+    Case(
+        "gate-config-bad",
+        ("gate", "--config", "{tmp}/g.toml", "--results", "{ws}/results.csv"),
+        ("g.toml",),
+        write("g.toml", b"[absolute\n"),
+    ),
+    Case(
+        "gate-junit-unwritable",
+        ("gate", "--config", "{ws}/gate.toml", "--results", "{ws}/results.csv", "--junit", "{ro}/g.xml"),
+        ("g.xml",),
+    ),
+    Case(
+        "gate-baseline-unwritable",
+        (
+            "gate",
+            "--config",
+            "{ws}/gate.toml",
+            "--results",
+            "{ws}/results.csv",
+            "--save-baseline",
+            "{ro}/b.json",
+        ),
+        ("b.json",),
+    ),
+    Case("train-config-missing", ("train", "--config", "{tmp}/t.toml"), ("t.toml",)),
+    Case(
+        "train-config-bad", ("train", "--config", "{tmp}/t.toml"), ("t.toml",), write("t.toml", b"epochs = [")
+    ),
+    # --- the cache root
+    Case(
+        "cache-root-is-a-file",
+        fid("{ws}/fake.npz"),
+        ("$GAN_EVAL_CACHE", "cachefile"),
+        write("cachefile", b"x"),
+        env=(("GAN_EVAL_CACHE", "{tmp}/cachefile"),),
+    ),
+    Case(
+        "cache-root-under-a-file",
+        fid("{ws}/fake.npz"),
+        ("$GAN_EVAL_CACHE", "cachefile"),
+        write("cachefile", b"x"),
+        env=(("GAN_EVAL_CACHE", "{tmp}/cachefile/sub"),),
+    ),
+    Case(
+        "cache-ls-root-is-a-file",
+        ("cache", "ls"),
+        ("$GAN_EVAL_CACHE",),
+        write("cachefile", b"x"),
+        env=(("GAN_EVAL_CACHE", "{tmp}/cachefile"),),
+    ),
+    Case(
+        "cache-clear-root-is-a-file",
+        ("cache", "clear", "all", "--yes"),
+        ("$GAN_EVAL_CACHE",),
+        write("cachefile", b"x"),
+        env=(("GAN_EVAL_CACHE", "{tmp}/cachefile"),),
+    ),
+    Case("cache-clear-unknown-kind", ("cache", "clear", "junk", "--yes"), ("junk",)),
+    Case("unknown-command", ("frobnicate",), ("frobnicate",)),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_changes_no_file(
+    case, ws, tmp_path, tmp_cache, gens_on_path, monkeypatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.syspath_prepend(str(work))  # for a module:function case's own module
+    ro = unwritable_folder(tmp_path) if any("{ro}" in a for a in case.args) else Path("/nonexistent")
+    fill = {"ws": ws.root, "tmp": work, "ro": ro}
+    if case.setup is not None:
+        case.setup(work, ws)
+    tmp_cache.mkdir(exist_ok=True)
+    watched = (ws.root, work) if case.cache_may_grow else (ws.root, work, tmp_cache)
+    before = tree(*watched)
+    env = {k: v.format(**fill) for k, v in case.env} or None
+    result = invoke([a.format(**fill) for a in case.args], env=env)
+    assert_one_line_error(result, tuple(n.format(**fill) for n in case.names))
+    after = tree(*watched)
+    if case.cache_may_grow:
+        from gan_eval.atomic import verified
+
+        for f in tmp_cache.rglob("*.npz"):
+            assert verified(f) == f
+    assert after == before, {
+        k: (before.get(k), after.get(k))
+        for k in set(before) ^ set(after) | {k for k in before if before[k] != after.get(k)}
+    }
+
+
+def test_every_case_id_is_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_valid_run_in_the_same_setup_succeeds(ws, tmp_path, tmp_cache, monkeypatch):
+    """The harness itself: the same inputs, correctly used, give exit 0 and one results row per metric."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke(
+        [
+            "fid",
+            "--real",
+            ws["real"],
+            "--fake",
+            ws["fake"],
+            "-e",
+            "dummy",
+            "-q",
+            "--results",
+            "r.csv",
+            "--json",
+        ]
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["values"]["fid"] > 0 and (tmp_path / "r.csv").is_file()
