@@ -451,6 +451,11 @@ def _positional(paths: list[str] | None, opts: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def _interval(ci: tuple[float, float] | None) -> str:
+    """A bootstrap interval as the tables print it ("" for a metric without one)."""
+    return "" if ci is None else f"[{ci[0]:.5g}, {ci[1]:.5g}]"
+
+
 def _run_eval(
     ctx: typer.Context, opts: dict[str, Any], paths: list[str] | None, fixed: dict[str, Any]
 ) -> None:
@@ -480,6 +485,7 @@ def _run_eval(
             "std": res.stds.get(k),
             "n_real": res.n_real.get(k),
             "n_fake": res.n_fake,
+            **({"95% CI": _interval(res.cis.get(k))} if res.cis else {}),
         }
         for k, v in res.values.items()
     ]

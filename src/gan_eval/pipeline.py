@@ -141,7 +141,7 @@ def evaluate(
             use_cache=cfg.use_cache,
             progress=cfg.progress,
         )
-    out = run_metrics(plan, real_ex, fake_ex, **context)
+    out = run_metrics(plan, real_ex, fake_ex, progress=cfg.progress, **context)
     out.diagnostics["real_from_cache"] = bool(real_ex is not None and real_ex.from_cache)
     cis: dict[str, tuple[float, float]] = {}
     if cfg.bootstrap and fake_ex.features is not None:

@@ -115,14 +115,22 @@ def _n_real_used(spec: MetricSpec, real: Any, key: str, diagnostics: dict[str, A
     return 0 if real.features is None else len(real.features)
 
 
-def run_metrics(plan: MetricPlan, real: Any, fake: Any, **context: Any) -> MetricOutputs:
+def run_metrics(
+    plan: MetricPlan, real: Any, fake: Any, *, progress: bool = False, **context: Any
+) -> MetricOutputs:
     """Compute every metric of ``plan`` from the two passes (``real`` None for metrics of the generated set
-    alone); ``context`` goes to the metrics that read it (``train`` for copy)."""
+    alone); ``context`` goes to the metrics that read it (``train`` for copy). ``progress``: each metric is
+    a step of its own (a bar in a terminal; in a log, a line when it took more than a few seconds, as the
+    k-NN metrics at 10,000 samples do)."""
+    from gan_eval.runtime import Progress
+
     out = MetricOutputs()
     std_key_of = {std: value for value, std in STD_OF.items()}
     for spec in plan.specs:
         mine = {k: v for k, v in context.items() if k in spec.needs}  # "train" goes to copy alone
-        got = spec.compute(real if spec.needs_real else None, fake, **mine)
+        with Progress(f"metric {spec.name}", 1, unit="metrics", enabled=progress, rate=False) as bar:
+            got = spec.compute(real if spec.needs_real else None, fake, **mine)
+            bar.update(1)
         own_diag = {k: v for k, v in got.items() if not k.startswith("_") and not spec.owns(k)}
         for k, v in got.items():
             if k.startswith("_"):
