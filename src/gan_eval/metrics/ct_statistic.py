@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 DEFAULT_TAU = 20
 """A cell is averaged when it holds more than this many generated rows (the reference code's tau)."""
@@ -16,6 +15,8 @@ DEFAULT_TAU = 20
 def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
     """The Mann-Whitney U statistic of sample ``x`` against ``y`` (float [m], [n]): the number of pairs with
     x > y plus half the ties, from average ranks (``scipy.stats.mannwhitneyu(x, y).statistic``)."""
+    from scipy.stats import rankdata  # scipy.stats takes ~1 s to import: only when used
+
     ranks = rankdata(np.concatenate([x, y]))
     m = x.shape[0]
     return float(ranks[:m].sum() - m * (m + 1) / 2.0)
