@@ -10,7 +10,7 @@
 6. Run the example quality gate (``configs/gates/mnist.toml``); its verdict is printed, and a failed gate does
    not fail the demo (exit code 1 is what CI would see).
 
-Environment knobs: ``GAN_EVAL_DEMO_EPOCHS`` (default 5), ``GAN_EVAL_DEMO_INCEPTION_N`` (default 500; 0 skips).
+Environment knobs: ``GAN_EVAL_DEMO_EPOCHS`` (default 5), ``GAN_EVAL_DEMO_INCEPTION_N`` (default 256; 0 skips).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _mnist_summary() -> None:
 def main() -> None:
     t_start = time.perf_counter()
     epochs = int(os.environ.get("GAN_EVAL_DEMO_EPOCHS", "5"))
-    inception_n = int(os.environ.get("GAN_EVAL_DEMO_INCEPTION_N", "500"))
+    inception_n = int(os.environ.get("GAN_EVAL_DEMO_INCEPTION_N", "256"))
     _mnist_summary()
     STAGES.append(("MNIST", time.perf_counter() - t_start))
 
