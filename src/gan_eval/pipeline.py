@@ -99,8 +99,9 @@ def evaluate(
     # inputs first, cheapest first: a broken checkpoint or real spec fails before minutes are spent
     fsrc = fake_source if fake_source is not None else open_fake_source(cfg.fake, cfg, device)
     real_given = real_stats is not None or cfg.real is not None
+    rsrc = None
     if real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):
-        real_source(cfg)  # parse (and verify) the real spec now; its statistics come after the fake pass
+        rsrc = real_source(cfg)  # parsed (and verified) now, once; its statistics come after the fake pass
     ext = extractor_module if extractor_module is not None else open_extractor(cfg, device)
     plan = plan_for(cfg, ext, real_given=real_given, train=train)
     if plan.need_real and real_stats is None and is_stats_file(str(cfg.real)):
@@ -121,7 +122,12 @@ def evaluate(
     )
     if plan.need_real and real_stats is None:
         real_stats = real_side(
-            cfg, ext, device, need_features=plan.need_real_features, need_labels=plan.need_labels
+            cfg,
+            ext,
+            device,
+            need_features=plan.need_real_features,
+            need_labels=plan.need_labels,
+            source=rsrc,
         )
     real_ex = real_stats.stats if real_stats is not None else None
     context: dict[str, Any] = {}

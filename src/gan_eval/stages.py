@@ -92,11 +92,13 @@ def real_side(
     *,
     need_features: bool,
     need_labels: bool = False,
+    source: Source | None = None,
 ) -> RealSide:
     """Statistics of ``cfg.real``: a statistics file, or the real image set's statistics from the cache,
     the shipped files, or one pass. ``need_features``: keep a seeded subset of ``cfg.max_real_features``
     feature rows (kid, pr, dc, prd, vendi); ``need_labels``: the class labels of those rows and the class
-    counts of the whole set (the dataset's labels, else the classifier's predictions)."""
+    counts of the whole set (the dataset's labels, else the classifier's predictions); ``source``: the
+    image set ``real_source(cfg)`` already opened, if any (not opened again)."""
     if cfg.real is None:
         raise UserError("no real set: give --real (only the Inception Score works without one)")
     if is_stats_file(cfg.real):
@@ -108,7 +110,7 @@ def real_side(
                 "metrics need a real image set"
             )
         return RealSide(load_stats_file(cfg.real), f"stats:{sha256_file(Path(cfg.real))[:16]}")
-    rsrc = real_source(cfg)
+    rsrc = source if source is not None else real_source(cfg)
     true_labels = getattr(rsrc, "labels", None) if need_labels else None
     stats = real_statistics(
         rsrc,
