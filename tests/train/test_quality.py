@@ -39,3 +39,46 @@ def test_training_cost_sums_the_epochs_up_to_the_checkpoint(checkpoint):
     one, two = training_cost(first), training_cost(checkpoint)
     assert (one["epoch"], two["epoch"]) == (1, 2)
     assert 0 < one["wall_s"] < two["wall_s"] and 0 < one["cpu_s"] < two["cpu_s"]
+
+
+@pytest.mark.parametrize(
+    ("against", "expected"),
+    [
+        ("both", {"test": "mnist:test", "train": "mnist:train"}),
+        ("test", {"test": "mnist:test"}),
+        ("train", {"train": "mnist:train"}),
+    ],
+)
+def test_against_chooses_the_real_sets_of_the_inception_fid(
+    against, expected, checkpoint, monkeypatch, capsys
+):
+    """`--against test` asks for mnist:test only (with tf1, no 60,000-image pass over mnist:train); the row
+    carries exactly the FIDs asked for, with the protocol named."""
+    import json
+
+    from gan_eval.train import quality
+
+    seen = {}
+
+    def fake_fids(ckpt, reals, **kw):
+        seen.update(reals=reals, **kw)
+        return {f"fid_{name}": 1.0 + i for i, name in enumerate(reals)}
+
+    shares = np.full(10, 0.1)
+    monkeypatch.setattr(
+        quality, "lenet_figures", lambda ckpt, **kw: {"lenet_fid": 2.0, "class_shares": shares}
+    )
+    monkeypatch.setattr(quality, "fids_from_one_pass", fake_fids)
+    quality.main([str(checkpoint), "--protocol", "tf1", "--against", against])
+    row = json.loads(capsys.readouterr().out)
+    assert seen["reals"] == expected and seen["protocol"] == "tf1"
+    assert {k for k in row if k.startswith("fid_")} == {f"fid_{k}" for k in expected}
+    assert row["protocol"] == "tf1" and row["epoch"] == 2
+
+
+def test_against_rejects_an_unknown_real_set(checkpoint, capsys):
+    from gan_eval.train import quality
+
+    with pytest.raises(SystemExit) as exc:
+        quality.main([str(checkpoint), "--against", "validation"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
