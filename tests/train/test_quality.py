@@ -82,3 +82,29 @@ def test_against_rejects_an_unknown_real_set(checkpoint, capsys):
     with pytest.raises(SystemExit) as exc:
         quality.main([str(checkpoint), "--against", "validation"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
+    """A missing or corrupt checkpoint: one error line, exit code 2, no traceback (as `gan-eval` does); an
+    unknown protocol is refused before any work."""
+    from gan_eval.train import quality
+
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for argv in ([str(tmp_path / "missing.pt")], [str(bad)], [str(bad), "--protocol", "tf2"]):
+        with pytest.raises(SystemExit) as exc:
+            quality.main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2, argv
+        assert "Traceback" not in err, err
+        # the error itself is the last line (argparse puts its usage lines before an invalid choice)
+        assert err.strip().splitlines()[-1].startswith("python -m gan_eval.train.quality: error: "), err
+    assert "no such checkpoint" in quality_error([str(tmp_path / "missing.pt")], capsys)
+
+
+def quality_error(argv, capsys):
+    from gan_eval.train import quality
+
+    with pytest.raises(SystemExit):
+        quality.main(argv)
+    return capsys.readouterr().err

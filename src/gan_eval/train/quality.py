@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gan_eval.errors import UserError, one_line
+from gan_eval.features.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
 N_SAMPLES = 10_000  # what `gan-eval stats` draws from a generator (and the table's protocol)
 SEED = 0
 
@@ -121,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("checkpoint")
     parser.add_argument(
-        "--protocol", default="pytorch-fid", help="Inception preprocessing: pytorch-fid or tf1"
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default=DEFAULT_PROTOCOL,
+        help="Inception preprocessing (default: pytorch-fid)",
     )
     parser.add_argument(
         "--against",
@@ -132,6 +138,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-inception", action="store_true", help="only the mnist-lenet figures")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    try:
+        row = table_row(args)
+    except UserError as e:  # bad input: one line and exit code 2, as the gan-eval command does
+        parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
+    print(json.dumps({k: None if isinstance(v, float) and v != v else v for k, v in row.items()}))
+
+
+def table_row(args: argparse.Namespace) -> dict[str, Any]:
+    """The row ``main`` prints, for its parsed arguments."""
     row: dict[str, Any] = {"checkpoint": args.checkpoint, **training_cost(args.checkpoint)}
     row.update(lenet_figures(args.checkpoint, device=args.device))
     if not args.no_inception:
@@ -141,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     shares = row.pop("class_shares")
     row["class_share_min"], row["class_share_max"] = float(shares.min()), float(shares.max())
     row["class_shares"] = [round(float(s), 4) for s in shares]
-    print(json.dumps({k: None if isinstance(v, float) and v != v else v for k, v in row.items()}))
+    return row
 
 
 if __name__ == "__main__":
