@@ -10,9 +10,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "gan_eval"
 MAX_LINES = 420  # the issue's "~400 lines"
 #: modules allowed past MAX_LINES, with the reason (the issue asks for a note explaining each)
-LONG_MODULES = {
-    "cli.py": "one Typer command per function; the shared options are defined once at its top",
-}
+LONG_MODULES: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -128,7 +126,7 @@ def test_core_does_not_import_the_trainer():
     """sources -> ... -> report never import train/, except data's generator loading (lazily rebuilds a
     checkpoint's architecture)."""
     graph = _graph()
-    allowed = {"gan_eval.data.generators", "gan_eval.cli", "gan_eval.demo", "gan_eval.train"}
+    allowed = {"gan_eval.data.generators", "gan_eval.cli.training", "gan_eval.demo", "gan_eval.train"}
     offenders = {
         v: sorted(w for w in ws if w.startswith("gan_eval.train"))
         for v, ws in graph.items()

