@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate"]
+__all__ = ["Tracker", "__version__", "evaluate"]
 
 
 def __getattr__(name: str):  # lazy: `import gan_eval` must stay cheap (no torch import)
@@ -10,4 +10,8 @@ def __getattr__(name: str):  # lazy: `import gan_eval` must stay cheap (no torch
         from gan_eval.pipeline import evaluate
 
         return evaluate
+    if name == "Tracker":
+        from gan_eval.tracker import Tracker
+
+        return Tracker
     raise AttributeError(name)

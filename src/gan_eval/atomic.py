@@ -90,7 +90,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, checksum: bool = 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # "a live writer": sweepers leave locked temporary files alone
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; cache files are ordinary files
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; cache files are ordinary files
         if checksum:
             digest = sha256_file(tmp)
         os.replace(tmp, path)
@@ -128,7 +128,7 @@ def _output_error(path: Path, e: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {why}", e.errno)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

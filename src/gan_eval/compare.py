@@ -33,6 +33,7 @@ def compare_checkpoints(
     *,
     results: str | Path | None = None,
     run_id: str = "",
+    weights: Sequence[str] = (),
 ) -> Comparison:
     """Evaluate every checkpoint with ``config`` (its ``fake`` replaced by each checkpoint) against the same
     real statistics (computed once) with the same noise seed, rank them by the first metric (direction from
@@ -41,6 +42,9 @@ def compare_checkpoints(
 
     Every checkpoint is loaded and checked before the first evaluation, so a corrupt file fails the command
     before any row is appended; rows are appended to ``results`` as each evaluation finishes.
+
+    ``weights``: with one user's generator (``checkpoints == ["gen.py:Generator"]``), the state_dicts of it to
+    rank (each evaluated as ``--fake gen.py:Generator --weights W``).
     """
     from gan_eval.metrics.registry import higher_is_better
     from gan_eval.pipeline import evaluate
@@ -51,13 +55,24 @@ def compare_checkpoints(
 
     if not checkpoints:
         raise UserError("compare needs at least one checkpoint")
+    if weights and len(checkpoints) != 1:
+        raise UserError(
+            "compare --weights ranks state_dicts of ONE generator class: give one FILE.py:Generator, got "
+            f"{len(checkpoints)} specs"
+        )
+    # (spec, config) per ranked item; its name in the table: the checkpoint or weights file
+    items = (
+        [(Path(w).name, replace(config, fake=checkpoints[0], weights=w)) for w in weights]
+        if weights
+        else [(Path(ck).name, replace(config, fake=ck)) for ck in checkpoints]
+    )
     if results is not None:
         from gan_eval.results.store import check_results_target
 
         check_results_target(results)
     device = resolve_device(config.device)
-    for ck in checkpoints:  # every input checked up front: nothing is appended for a doomed run
-        open_fake_source(ck, config, device)
+    for _, cfg in items:  # every input checked up front: nothing is appended for a doomed run
+        open_fake_source(cfg.fake, cfg, device)
     ext = open_extractor(config, device)
     plan = plan_for(config, ext, real_given=config.real is not None, train=copy_sets(config)[0])
     real = None  # the real statistics, once for every checkpoint
@@ -66,14 +81,16 @@ def compare_checkpoints(
             config, ext, device, need_features=plan.need_real_features, need_labels=plan.need_labels
         )
     evaluated: list[tuple[str, EvalResult]] = []
-    for i, ck in enumerate(checkpoints, 1):
+    for i, (name, cfg) in enumerate(items, 1):
         if config.progress:
-            print(f"checkpoint {i}/{len(checkpoints)}: {ck}", file=sys.stderr, flush=True)
-        cfg = replace(config, fake=ck)
+            print(f"checkpoint {i}/{len(items)}: {cfg.weights or cfg.fake}", file=sys.stderr, flush=True)
         res = evaluate(
-            config=cfg, extractor_module=ext, fake_source=open_fake_source(ck, cfg, device), real_stats=real
+            config=cfg,
+            extractor_module=ext,
+            fake_source=open_fake_source(cfg.fake, cfg, device),
+            real_stats=real,
         )
-        evaluated.append((ck, res))
+        evaluated.append((name, res))
         if results is not None:
             append_results(result_rows(res, cfg, run_id=run_id), results)
     primary = next(iter(evaluated[0][1].values))
@@ -81,7 +98,7 @@ def compare_checkpoints(
     ranked = sorted(evaluated, key=lambda t: t[1].values[primary], reverse=better_high)
     rows: list[dict[str, Any]] = []
     for rank, (ck, res) in enumerate(ranked, 1):
-        row: dict[str, Any] = {"rank": rank, "checkpoint": Path(ck).name}
+        row: dict[str, Any] = {"rank": rank, "checkpoint": ck}
         row["epoch"] = res.source_info.get("epoch")
         for k, v in res.values.items():
             row[k] = v
@@ -89,10 +106,10 @@ def compare_checkpoints(
                 row[f"{k}_ci"] = f"[{res.cis[k][0]:.4g}, {res.cis[k][1]:.4g}]"
         row["best"] = "*" if rank == 1 else ""
         rows.append(row)
-    verdict = f"best: {Path(ranked[0][0]).name} ({primary} = {ranked[0][1].values[primary]:.4g})"
+    verdict = f"best: {ranked[0][0]} ({primary} = {ranked[0][1].values[primary]:.4g})"
     if len(ranked) > 1:
         a, b = ranked[0][1], ranked[1][1]
-        runner_up = Path(ranked[1][0]).name
+        runner_up = ranked[1][0]
         if primary in a.cis and primary in b.cis:
             (alo, ahi), (blo, bhi) = a.cis[primary], b.cis[primary]
             separated = ahi < blo if not better_high else alo > bhi

@@ -30,6 +30,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+#: Samples drawn from a generator when ``n`` is not given (the size the literature reports FID at, 10k/50k).
+DEFAULT_N = 10_000
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Everything that decides an evaluation. Field names match the CLI options."""
@@ -39,14 +43,14 @@ class EvalConfig:
     metrics: tuple[str, ...] = ("fid",)
     extractor: str = "inception"
     protocol: str | None = None  # None: the extractor's default
-    n: int = 10_000  # samples drawn from a generator source
+    n: int | None = None  # samples drawn from a generator source (None: DEFAULT_N)
     real_limit: int | None = None  # seeded subset of the real set (None: the whole split)
     fake_limit: int | None = None  # seeded subset of a fake image set
     seed: int = 0  # generator noise and subset seed
     batch_size: int | None = None
     device: str = "auto"
     precision: str = "fp32"
-    weights: str | None = None
+    extractor_weights: str | None = None  # the extractor's weights file (default: the known file)
     data_root: str | None = None
     value_range: tuple[float, float] | None = None
     use_cache: bool = True
@@ -55,6 +59,9 @@ class EvalConfig:
     compile: bool = False
     use_ema: bool = True
     z_dim: int | None = None
+    weights: str | None = None  # a generator class's state_dict (--fake FILE.py:Generator --weights g.pt)
+    weights_key: str | None = None  # where in the weights file the state_dict is (default: usual keys)
+    arch_args: str | dict[str, Any] | None = None  # constructor arguments of the generator class
     progress: bool = True
     train: str | None = None  # copy: the training set (default: the real dataset's train split)
     heldout: str | None = None  # copy: held-out real images (default: the real dataset's test split)
@@ -88,6 +95,8 @@ def _coerce(where: str, key: str, value: Any, hint: Any) -> Any:
         if type(None) in args:
             return None
         raise UserError(f"{where}: {key} may not be empty")
+    if isinstance(value, dict) and any(typing.get_origin(a) is dict for a in args):
+        return value  # a TOML table where a mapping is allowed (arch_args)
     base = next(a for a in args if a is not type(None))
     origin = typing.get_origin(base)
     if origin is tuple:

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from gan_eval import __version__
-from gan_eval.config import EvalConfig
+from gan_eval.config import EvalConfig, load_eval_config
 from gan_eval.data import Source, parse_source
+from gan_eval.data.memory import is_in_memory, memory_source
 from gan_eval.data.spec import is_stats_file
 from gan_eval.distributed import init_from_env, is_main
 from gan_eval.errors import UserError
@@ -57,8 +58,8 @@ __all__ = ["EvalConfig", "EvalResult", "evaluate", "compute_stats_file"]
 
 # ----------------------------------------------------------------------------- evaluate
 def evaluate(
-    real: str | None = None,
-    fake: str | None = None,
+    real: str | os.PathLike[str] | None = None,
+    fake: Any = None,
     metrics: Sequence[str] = ("fid",),
     *,
     config: EvalConfig | None = None,
@@ -71,7 +72,11 @@ def evaluate(
 ) -> EvalResult:
     """Compute several metrics from one pass over the real and the fake images.
 
-    ``real`` may be None for metrics of the generated set alone (``is``). ``results``: a results table
+    ``fake``: a spec (a checkpoint, ``FILE.py:Generator`` with ``weights=``, a folder, ...) or an object in
+    memory: an ``nn.Module`` generator (``z_dim=`` or inferred), a callable ``z -> images``, a tensor or
+    array of images, or an iterable of image batches (:mod:`gan_eval.data.memory`); the results table's
+    ``fake`` column says which. ``real`` may be None for metrics of the generated set alone (``is``).
+    ``results``: a results table
     (.csv/.parquet) to append the rows to (default None: nothing is written; the CLI's default is
     ``reports/results.csv``), with ``run_id``. ``extractor_module``, ``fake_source`` and ``real_stats`` let a
     caller that evaluates several sets the same way (``compare``) reuse what it already has.
@@ -85,7 +90,18 @@ def evaluate(
     if config is None:
         if fake is None:
             raise UserError("evaluate needs fake= (and real= for every metric but is)")
-        config = EvalConfig(real=real, fake=fake, metrics=tuple(metrics), **options)
+        if is_in_memory(fake) and fake_source is None:
+            fake_source = memory_source(
+                fake,
+                n=options.get("n"),
+                seed=options.get("seed", 0),
+                value_range=options.get("value_range"),
+                z_dim=options.get("z_dim"),
+                limit=options.get("fake_limit"),
+            )
+            fake = fake_source.spec
+        real = os.fspath(real) if real is not None else None
+        config = load_eval_config(None, real=real, fake=os.fspath(fake), metrics=tuple(metrics), **options)
     cfg = config
     t0 = time.perf_counter()
     init_from_env()
@@ -176,6 +192,7 @@ def evaluate(
             seed=cfg.seed,
             precision=cfg.precision,
             device=device.type,
+            value_range=fsrc.value_range,
         ),
         n_real=out.n_real,
         n_fake=fake_ex.n,

@@ -80,6 +80,27 @@ def inception_channels_last(device: torch.device, precision: str) -> bool:
     return not (device.type == "cuda" and precision == "fp32")
 
 
+# ----------------------------------------------------------------------------- TensorBoard
+TENSORBOARD_HINT = "pip install 'gan-eval[tensorboard]' (or pip install tensorboard)"
+
+
+def check_tensorboard() -> None:
+    """UserError in one line when the tensorboard package is missing (checked before any work)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError(f"TensorBoard logging needs the tensorboard package: {TENSORBOARD_HINT}")
+
+
+def summary_writer(logdir: str | Any) -> Any:
+    """A TensorBoard ``SummaryWriter`` writing to ``logdir`` (created); UserError when tensorboard is
+    missing."""
+    check_tensorboard()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(logdir))
+
+
 # ----------------------------------------------------------------------------- progress
 def _is_terminal(stream: TextIO) -> bool:
     try:

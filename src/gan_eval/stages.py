@@ -7,6 +7,7 @@ held-out sets of the memorization metrics. :func:`gan_eval.pipeline.evaluate` gl
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,8 @@ def open_extractor(cfg: EvalConfig, device: torch.device) -> Extractor:
     protocol = cfg.protocol or DEFAULT_PROTOCOL.get(cfg.extractor)
     if protocol is not None:
         options["protocol"] = protocol
-    if cfg.weights is not None:
-        options["weights"] = cfg.weights
+    if cfg.extractor_weights is not None:
+        options["weights"] = cfg.extractor_weights
     if cfg.extractor == "inception":
         options["channels_last"] = inception_channels_last(device, cfg.precision)
     if device.type == "cuda":  # cuDNN picks the fastest kernels for the (fixed) batch shapes
@@ -61,8 +62,9 @@ def open_extractor(cfg: EvalConfig, device: torch.device) -> Extractor:
 
 
 def open_fake_source(spec: str, cfg: EvalConfig, device: torch.device) -> Source:
-    """The generated (evaluated) set ``spec`` as ``cfg`` asks for it; a generator is loaded and probed."""
-    return parse_source(
+    """The generated (evaluated) set ``spec`` as ``cfg`` asks for it; a generator is loaded and probed. An
+    option that does nothing for this kind of source gets one warning line."""
+    src = parse_source(
         spec,
         data_root=cfg.data_root,
         limit=cfg.fake_limit,
@@ -73,8 +75,24 @@ def open_fake_source(spec: str, cfg: EvalConfig, device: torch.device) -> Source
         device=str(device),
         use_ema=cfg.use_ema,
         z_dim=cfg.z_dim,
+        weights=cfg.weights,
+        weights_key=cfg.weights_key,
+        arch_args=cfg.arch_args,
         limit_option="--fake-limit",
     )
+    if src.kind == "generator" and cfg.fake_limit is not None:
+        warnings.warn(
+            f"--fake-limit is ignored: {spec} is a generator; --n sets how many it draws", stacklevel=2
+        )
+    if src.kind != "generator":
+        ignored = [o for o, v in (("--n", cfg.n), ("--z-dim", cfg.z_dim)) if v is not None]
+        if ignored:
+            warnings.warn(
+                f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: {spec} is a set of "
+                f"images, not a generator (--fake-limit takes a seeded subset)",
+                stacklevel=2,
+            )
+    return src
 
 
 @dataclass

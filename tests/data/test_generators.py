@@ -151,10 +151,10 @@ def test_callable_generator(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     source = parse_source("my_generators:make", n=10)
     assert source.shape == (3, 16, 16) and all_images(source).shape == (10, 3, 16, 16)
-    assert source.identity.startswith("callable:my_generators:make@")
+    assert source.identity.startswith("user:my_generators:make|")
     with pytest.raises(UserError, match="latent size"):
         generator_source("my_generators:no_z", n=4)
-    with pytest.raises(UserError, match="has no function 'nope'"):
+    with pytest.raises(UserError, match="'nope' is not defined there"):
         generator_source("my_generators:nope", n=4)
     with pytest.raises(UserError, match="cannot import module"):
         generator_source("no_such_package_xyz.mod:make", n=4)

@@ -67,15 +67,29 @@ def test_npz_layouts(tmp_path, gray, layout):
     assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray))
 
 
-def test_float_arrays_need_range_and_quantize_like_png(tmp_path, gray):
+def test_float_arrays_take_minus_one_one_and_quantize_like_png(tmp_path, gray):
     x = gray.astype(np.float32) / 127.5 - 1.0
     np.save(tmp_path / "f.npy", x)
-    with pytest.raises(UserError, match="value range"):
-        parse_source(str(tmp_path / "f.npy"))
+    src = parse_source(str(tmp_path / "f.npy"))  # (-1, 1) assumed, and the values fit it
+    assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray)) and src.value_range == (-1.0, 1.0)
     src = parse_source(str(tmp_path / "f.npy"), value_range=(-1, 1))
     assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray))
     with pytest.raises(UserError, match="outside the declared range"):
         to_nchw_uint8(x * 3, spec="x", value_range=(-1, 1))
+    with pytest.raises(UserError, match="outside the assumed range"):
+        to_nchw_uint8(x * 3, spec="x")
+
+
+def test_float_arrays_in_zero_one_are_refused_unless_the_range_is_given(tmp_path, gray):
+    x = gray.astype(np.float32) / 255.0
+    np.save(tmp_path / "f.npy", x)
+    with pytest.raises(UserError, match=r"all inside \[0, 1\].*--value-range 0,1"):
+        parse_source(str(tmp_path / "f.npy"))
+    src = parse_source(str(tmp_path / "f.npy"), value_range=(0, 1))
+    assert torch.equal(_collect(src)[:, 0], torch.from_numpy(gray)) and src.value_range == (0.0, 1.0)
+    assert parse_source(str(tmp_path / "f.npy"), value_range=(-1, 1)).value_range == (-1.0, 1.0)  # confirmed
+    np.savez(tmp_path / "u.npz", images=gray)
+    assert parse_source(str(tmp_path / "u.npz")).value_range is None  # stored as integers: nothing assumed
 
 
 def test_limit_is_seeded_and_stable(tmp_path, gray):

@@ -336,7 +336,7 @@ CASES: list[Case] = [
     Case("ckpt-nan-weights", fid("{tmp}/g.pt"), ("g.pt", "NaN"), modified_ckpt("g.pt", nan_weights)),
     # --- TorchScript and module:function generators
     Case(
-        "torchscript-wrong-z-dim", fid("{ws}/gen_ts.pt", "--z-dim", "7"), ("gen_ts.pt", "--z-dim", "[16, 7]")
+        "torchscript-wrong-z-dim", fid("{ws}/gen_ts.pt", "--z-dim", "7"), ("gen_ts.pt", "--z-dim", "[500, 7]")
     ),
     Case("torchscript-no-z-dim", fid("{ws}/gen_ts.pt"), ("gen_ts.pt", "--z-dim")),
     Case(
@@ -351,7 +351,7 @@ CASES: list[Case] = [
     ),
     Case("callable-nan", fid("robust_gens:nan"), ("robust_gens:nan", "NaN")),
     Case("callable-not-a-generator", fid("robust_gens:not_a_generator"), ("not_a_generator", "int")),
-    Case("callable-no-such-function", fid("robust_gens:nope"), ("robust_gens:nope", "no function")),
+    Case("callable-no-such-function", fid("robust_gens:nope"), ("robust_gens:nope", "not defined there")),
     Case("callable-no-such-module", fid("no_such_module_xyz:make"), ("no_such_module_xyz", "cannot import")),
     Case(
         "callable-import-raises",
@@ -454,12 +454,12 @@ CASES: list[Case] = [
     Case("value-range-text", fid("{ws}/fake.npz", "--value-range", "x"), ("--value-range",)),
     Case(
         "weights-missing",
-        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--weights", "{tmp}/w.pt"),
+        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--extractor-weights", "{tmp}/w.pt"),
         ("w.pt",),
     ),
     Case(
         "weights-garbage",
-        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--weights", "{tmp}/w.pt"),
+        fid("{ws}/fake.npz", "-e", "mnist-lenet", "--extractor-weights", "{tmp}/w.pt"),
         ("w.pt",),
         write("w.pt", b"not torch"),
     ),

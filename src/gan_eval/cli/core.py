@@ -50,9 +50,10 @@ class _Group(TyperGroup):
         finally:
             warnings.showwarning = previous
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, args: Any = None, *rest: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        args = optional_values(list(sys.argv[1:] if args is None else args))
         try:
-            rv = super().main(*args, **{**kwargs, "standalone_mode": False})
+            rv = super().main(args, *rest, **{**kwargs, "standalone_mode": False})
         except _ClickException as e:
             if not standalone_mode:
                 raise
@@ -72,6 +73,25 @@ class _Group(TyperGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+#: Options whose value may be left out (``--tensorboard`` alone: the run folder's ``tensorboard/``); left out,
+#: they get this value. typer's click has no optional values, so the command line is completed before parsing.
+OPTIONAL_VALUE = "<default>"
+OPTIONAL_VALUE_OPTIONS = ("--tensorboard",)
+
+
+def optional_values(args: list[str]) -> list[str]:
+    """``args`` with :data:`OPTIONAL_VALUE` after each option of :data:`OPTIONAL_VALUE_OPTIONS` that is last
+    or followed by another option (``--tensorboard --epochs 3`` -> ``--tensorboard <default> --epochs 3``)."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[i + 1 :]
+        if arg in OPTIONAL_VALUE_OPTIONS and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUE)
+    return out
 
 
 app = typer.Typer(

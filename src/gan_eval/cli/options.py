@@ -93,8 +93,11 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         None,
     ),
     "n": (
-        Annotated[int, int_opt("--n", "-n", help="Samples drawn from a generator source.", min=1)],
-        10_000,
+        Annotated[
+            int | None,
+            int_opt("--n", "-n", help="Samples drawn from a generator source (default 10,000).", min=1),
+        ],
+        None,
     ),
     "seed": (
         Annotated[int, int_opt("--seed", help="Noise seed of generator sources and subset seed.", min=0)],
@@ -128,13 +131,66 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         Annotated[str | None, typer.Option("--data-root", help="Folder with IDX dataset files.")],
         None,
     ),
-    "weights": (Annotated[str | None, typer.Option("--weights", help="Extractor weights file.")], None),
+    "extractor_weights": (
+        Annotated[
+            str | None,
+            typer.Option("--extractor-weights", help="Extractor weights file (default: the known file)."),
+        ],
+        None,
+    ),
     "value_range": (
-        Annotated[str | None, typer.Option("--value-range", help="Value range of float arrays, e.g. -1,1.")],
+        Annotated[
+            str | None,
+            typer.Option(
+                "--value-range",
+                help="Output range of a generator or float array, e.g. 0,1 (default -1,1, checked: outputs "
+                "all in [0, 1] are refused unless given).",
+            ),
+        ],
         None,
     ),
     "z_dim": (
-        Annotated[int | None, int_opt("--z-dim", help="Latent size of a TorchScript generator.", min=1)],
+        Annotated[
+            int | None,
+            int_opt(
+                "--z-dim",
+                help="Latent size of a TorchScript or your own generator (default: read from the model).",
+                min=1,
+            ),
+        ],
+        None,
+    ),
+    "weights": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--weights",
+                help="The state_dict of a generator class given as --fake FILE.py:Generator "
+                "(torch.save(G.state_dict(), FILE), or a checkpoint dict holding it).",
+            ),
+        ],
+        None,
+    ),
+    "weights_key": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--weights-key",
+                help="Where the state_dict is in --weights (default: the file itself, else generator, G, "
+                "netG, g_ema, ema, state_dict, model; a/b for nested).",
+            ),
+        ],
+        None,
+    ),
+    "arch_args": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--arch-args",
+                help="Arguments of the generator class: JSON ('{\"latent_dim\": 64}') or latent_dim=64,... "
+                "(default: none).",
+            ),
+        ],
         None,
     ),
     "bootstrap": (
@@ -143,6 +199,10 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
             int_opt("--bootstrap", help="Bootstrap resamples for confidence intervals (0: none).", min=0),
         ],
         0,
+    ),
+    "no_ema": (
+        Annotated[bool, flag("--no-ema", help="Sample a checkpoint's raw generator, not its EMA copy.")],
+        False,
     ),
     "compile": (
         Annotated[bool, flag("--compile", help="torch.compile the extractor (long runs, GPU).")],
@@ -195,7 +255,7 @@ EVAL_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 #: CLI option name -> EvalConfig field, where they differ (the value is transformed by ``_config_value``)
-_FIELD_OF = {"no_cache": "use_cache", "quiet": "progress"}
+_FIELD_OF = {"no_cache": "use_cache", "quiet": "progress", "no_ema": "use_ema"}
 #: options that are not EvalConfig fields
 _NOT_CONFIG = ("config", "run_id", "results", "no_save", "as_json")
 
@@ -274,6 +334,8 @@ def _config_value(name: str, value: Any) -> tuple[str, Any]:
         return "use_cache", not value
     if name == "quiet":
         return "progress", not value
+    if name == "no_ema":
+        return "use_ema", not value
     return name, value
 
 

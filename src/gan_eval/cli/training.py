@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from gan_eval.cli.core import DEFAULT_RESULTS, app, classifier_app, flag
-from gan_eval.cli.options import int_opt, parse_range
+from gan_eval.cli.core import DEFAULT_RESULTS, OPTIONAL_VALUE, app, classifier_app, emit, flag
+from gan_eval.cli.options import int_opt, parse_range, with_options
 from gan_eval.errors import UserError
 
 
@@ -32,6 +32,15 @@ def train_cmd(
     results: Annotated[
         Path, typer.Option("--results", help="Results table for --eval-every (.csv or .parquet).")
     ] = DEFAULT_RESULTS,
+    tensorboard: Annotated[
+        str | None,
+        typer.Option(
+            "--tensorboard",
+            help="TensorBoard logs (losses per step, --eval-every metrics and a sample grid per epoch) in "
+            "DIR, default <out>/tensorboard: `--tensorboard [DIR]`.",
+            metavar="[DIR]",
+        ),
+    ] = None,
     quiet: Annotated[bool, flag("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Train the reference MNIST GAN (MLP GAN, DCGAN or WGAN-GP); a checkpoint every epoch.
@@ -71,15 +80,29 @@ def train_cmd(
         resume=resume,
         progress=not quiet,
         eval_hook=hook,
+        tensorboard=True if tensorboard == OPTIONAL_VALUE else tensorboard,
         **overrides,
     )
     print(last)
 
 
 @app.command("sample")
+@with_options(
+    "seed", "device", "z_dim", "value_range", "weights", "weights_key", "arch_args", "no_ema", "as_json"
+)
 def sample_cmd(
-    checkpoint: Annotated[str, typer.Argument(help="Generator checkpoint (or pkg.mod:fn).")],
-    n: Annotated[int, int_opt("-n", "--n", help="Number of images to sample.", min=1)] = 64,
+    generator: Annotated[
+        str,
+        typer.Argument(
+            help="Generator: a checkpoint, TorchScript file, or FILE.py:Generator with --weights."
+        ),
+    ],
+    n: Annotated[
+        int,
+        int_opt(
+            "-n", "--n", help="Number of images to sample (default 64, a grid; eval's default 10,000).", min=1
+        ),
+    ] = 64,
     out: Annotated[
         str,
         typer.Option(
@@ -88,23 +111,18 @@ def sample_cmd(
             help="DIR/ (numbered PNGs), X.npz (uint8 NHWC array 'images'), X.zip (PNGs) or X.png (a grid).",
         ),
     ] = "samples.png",
-    seed: Annotated[int, int_opt("--seed", help="Noise seed.", min=0)] = 0,
     nrow: Annotated[int, int_opt("--nrow", help="Images per grid row (X.png).", min=1)] = 8,
-    z_dim: Annotated[
-        int | None, int_opt("--z-dim", help="Latent size of a TorchScript generator.", min=1)
-    ] = None,
-    value_range: Annotated[
-        str | None, typer.Option("--value-range", help="Value range of the generator's output, e.g. -1,1.")
-    ] = None,
-    no_ema: Annotated[bool, flag("--no-ema", help="Use the raw generator, not its EMA copy.")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")] = "cpu",
+    quiet: Annotated[bool, flag("--quiet", "-q", help="Print nothing but errors.")] = False,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Write generated samples: a folder of PNGs, an .npz array, a .zip of PNGs, or a grid PNG.
 
-    These are the images `gan-eval fid --fake CHECKPOINT --n N --seed S --device D` evaluates (same seed,
-    same device), so `gan-eval fid --fake DIR/` gives the same number.
+    These are the images `gan-eval fid --fake GENERATOR --n N --seed S --device D` evaluates (same seed, same
+    device, same options), so `gan-eval fid --fake DIR/` gives the same number.
 
-    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`)
+    Example: `gan-eval sample runs/mlp/ckpt_epoch_005.pt -n 10000 -o samples/` (or `-o grid.png`; your own:
+    `gan-eval sample gen.py:Generator --weights g.pt -n 10000 -o samples/`)
     """
     from gan_eval.atomic import check_output_target
     from gan_eval.data.export import export_images, output_kind
@@ -113,15 +131,22 @@ def sample_cmd(
     output_kind(out)  # a bad -o fails before the generator is loaded
     check_output_target(out, "-o", allow_dir=out.endswith("/") or Path(out).is_dir())
     source = generator_source(
-        checkpoint,
+        generator,
         n=n,
-        seed=seed,
-        z_dim=z_dim,
-        device=device,
-        use_ema=not no_ema,
-        value_range=parse_range(value_range),
+        seed=opts["seed"],
+        z_dim=opts["z_dim"],
+        device=opts["device"],
+        use_ema=not opts["no_ema"],
+        value_range=parse_range(opts["value_range"]),
+        weights=opts["weights"],
+        weights_key=opts["weights_key"],
+        arch_args=opts["arch_args"],
     )
-    print(export_images(source, out, nrow=nrow))
+    written = export_images(source, out, nrow=nrow)
+    if opts["as_json"]:
+        emit({"path": str(written), "n": n, "seed": opts["seed"], "generator": source.describe()}, True)
+    elif not quiet:
+        print(written)
 
 
 # ----------------------------------------------------------------------------- classifier

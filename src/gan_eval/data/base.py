@@ -27,6 +27,9 @@ class Source:
     identity: str
     shape: tuple[int, int, int]
     kind: str = "images"
+    #: the float range the images were quantized from (generators, float arrays; part of the fingerprint),
+    #: None for images stored as integers
+    value_range: tuple[float, float] | None = None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -91,13 +94,15 @@ class ArraySource(Source):
         if idx is None:
             return self
         labels = None if self.labels is None else self.labels[idx]
-        return ArraySource(
+        sub = ArraySource(
             self.images[torch.from_numpy(idx)],
             spec=self.spec,
             identity=f"{self.identity}|limit={limit},seed={seed}",
             labels=labels,
             kind=self.kind,
         )
+        sub.value_range = self.value_range
+        return sub
 
 
 def quantize(x: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:

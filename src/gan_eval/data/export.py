@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_eval.atomic import atomic_write
+from gan_eval.atomic import atomic_write, current_umask
 from gan_eval.data.base import ArraySource, Source
 from gan_eval.errors import UserError
 
@@ -54,7 +54,7 @@ def output_kind(out: str | os.PathLike[str]) -> str:
     return kind
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: np.ndarray) -> bytes:
     """uint8 ``[C, H, W]`` (C = 1 or 3) -> PNG bytes (grayscale or RGB)."""
     from PIL import Image
 
@@ -122,8 +122,8 @@ def _write_folder(batches: Iterator[np.ndarray], n: int, path: Path) -> Path:
         names = iter(_names(n))
         for batch in batches:
             for image in batch:
-                (tmp / next(names)).write_bytes(_png_bytes(image))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the folder is an ordinary output folder
+                (tmp / next(names)).write_bytes(png_bytes(image))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the folder is an ordinary output folder
         try:
             os.replace(tmp, path)  # replaces an empty folder; fails if one appeared with files in it
         except OSError as e:
@@ -134,19 +134,13 @@ def _write_folder(batches: Iterator[np.ndarray], n: int, path: Path) -> Path:
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_zip(batches: Iterator[np.ndarray], n: int, path: Path) -> Path:
     def write(tmp: Path) -> None:
         names = iter(_names(n))
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             for batch in batches:
                 for image in batch:
-                    zf.writestr(next(names), _png_bytes(image))
+                    zf.writestr(next(names), png_bytes(image))
 
     return atomic_write(path, write, checksum=False)
 

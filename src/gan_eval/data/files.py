@@ -159,7 +159,8 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
     """Normalise an image array to uint8 ``[N, C, H, W]``.
 
     Accepts ``[N, H, W]`` (grayscale), ``[N, C, H, W]`` or ``[N, H, W, C]`` with C in (1, 3). uint8 is taken
-    as is. Float arrays need ``value_range=(lo, hi)`` and are quantized like saving a PNG:
+    as is. Float arrays are taken to lie in ``value_range=(lo, hi)`` (default ``(-1, 1)``; values all inside
+    [0, 1] are then refused as a likely [0, 1] array) and quantized like saving a PNG:
     ``round(255 * (x - lo) / (hi - lo))``, clamped to 0..255.
     """
     if arr.ndim == 3:
@@ -181,19 +182,21 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating):
-        if value_range is None:
-            raise UserError(
-                f"{spec}: float images need an explicit value range (--value-range -1,1 or 0,1); "
-                "uint8 arrays need none"
-            )
-        lo, hi = float(value_range[0]), float(value_range[1])
+        lo, hi = (-1.0, 1.0) if value_range is None else (float(value_range[0]), float(value_range[1]))
         if not np.isfinite(arr).all():
             raise UserError(f"{spec}: the array contains NaN or infinite values")
         tol = 1e-3 * (hi - lo)
-        if arr.min() < lo - tol or arr.max() > hi + tol:
+        vmin, vmax = float(arr.min()), float(arr.max())
+        if vmin < lo - tol or vmax > hi + tol:
             raise UserError(
-                f"{spec}: values span [{arr.min():.4g}, {arr.max():.4g}], "
-                f"outside the declared range [{lo}, {hi}]"
+                f"{spec}: values span [{vmin:.4g}, {vmax:.4g}], outside the "
+                f"{'assumed' if value_range is None else 'declared'} range [{lo:g}, {hi:g}] "
+                "(pass the right --value-range, e.g. 0,1 or 0,255)"
+            )
+        if value_range is None and vmin >= -tol:
+            raise UserError(
+                f"{spec}: float values span [{vmin:.4g}, {vmax:.4g}], all inside [0, 1], while "
+                "--value-range -1,1 is assumed; pass --value-range 0,1 (or -1,1 to confirm)"
             )
         q = np.rint((arr.astype(np.float64) - lo) * (255.0 / (hi - lo)))
         return np.clip(q, 0, 255).astype(np.uint8)
@@ -205,7 +208,13 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
 
 
 def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | None = None) -> np.ndarray:
-    """The images of a ``.npy`` or ``.npz`` file as uint8 ``[N, C, H, W]`` (see :func:`to_nchw_uint8`).
+    """The images of a ``.npy`` or ``.npz`` file as uint8 ``[N, C, H, W]`` (see :func:`to_nchw_uint8` and
+    :func:`read_array_file`)."""
+    return to_nchw_uint8(read_array_file(path, spec=spec), spec=spec, value_range=value_range)
+
+
+def read_array_file(path: Path, *, spec: str) -> np.ndarray:
+    """The image array of a ``.npy`` or ``.npz`` file, as stored.
 
     A ``.npz`` is searched for ``images``, ``x``, ``samples`` or ``arr_0``, else its only array. Never
     unpickles (``allow_pickle=False``). A statistics file or a cached features file is refused with a message
@@ -241,10 +250,19 @@ def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | Non
         raise UserError(f"{spec}: the array is too large to load into memory") from None
     except Exception as e:  # noqa: BLE001 - numpy/zipfile/zlib raise many types for a damaged file
         raise UserError(f"{spec}: not a readable {path.suffix} file ({describe_exception(e)})") from None
-    return to_nchw_uint8(arr, spec=spec, value_range=value_range)
+    return arr
 
 
 def array_source(path: Path, *, spec: str, value_range=None, limit=None, seed: int = 0) -> ArraySource:
-    arr = load_array_file(path, spec=spec, value_range=value_range)
+    raw = read_array_file(path, spec=spec)
+    arr = to_nchw_uint8(raw, spec=spec, value_range=value_range)
     src = ArraySource(arr, spec=spec, identity=f"array:{content_hash(arr)}", kind="array")
+    src.value_range = raw_range(raw, value_range)
     return src.subset(limit, seed)
+
+
+def raw_range(raw: np.ndarray, value_range: Sequence[float] | None) -> tuple[float, float] | None:
+    """The range a float array was quantized from (part of the fingerprint), None for integer arrays."""
+    if not np.issubdtype(raw.dtype, np.floating):
+        return None
+    return (-1.0, 1.0) if value_range is None else (float(value_range[0]), float(value_range[1]))

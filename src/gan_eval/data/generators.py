@@ -1,4 +1,6 @@
-"""Generators as sources: gan-eval checkpoints, TorchScript generators and ``package.module:function``.
+"""Generators as sources: gan-eval checkpoints, TorchScript generators and a user's generators
+(``FILE.py:NAME`` / ``package.module:NAME``: a class with its ``--weights``, a function, a module; see
+:mod:`gan_eval.data.user_generators`).
 
 Every form becomes a :class:`GeneratorSampler` (a generator plus its latent size, latent distribution and
 declared output range), and a :class:`GeneratorSource` samples ``n`` images from it with a seeded
@@ -15,7 +17,6 @@ only here, lazily, to rebuild the architecture.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import warnings
 import zipfile
@@ -34,8 +35,6 @@ from gan_eval.runtime import resolve_device
 DEFAULT_RANGE = (-1.0, 1.0)
 #: Generator outputs may exceed their declared range by this fraction of its width (float rounding).
 RANGE_TOLERANCE = 1e-3
-#: Images drawn when a generator is loaded, to check its output shape, NaNs and range up front.
-PROBE_SAMPLES = 16
 #: Latents are drawn from the seeded ``torch.Generator`` and fed to the generator in chunks of this many,
 #: whatever batch size the extractor uses: the images (and so every metric) do not depend on --batch-size.
 LATENT_CHUNK = 500
@@ -56,6 +55,11 @@ class GeneratorSampler:
     spec: str
     identity: str
     info: dict[str, Any] = field(default_factory=dict)  # a checkpoint's path, epoch and step
+    #: False when ``value_range`` is the default (-1, 1) rather than given or recorded: then outputs that all
+    #: lie in [0, 1] are refused (a sigmoid generator scored as tanh would be a wrong number, not an error)
+    range_given: bool = True
+    #: what the results table's ``fake`` column records ("" = the spec)
+    label: str = ""
 
     def latent(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """float32 ``[n, z_dim]``: standard normal, or uniform on ``[-1, 1]``."""
@@ -163,6 +167,22 @@ def _value_range(value_range: Sequence[float] | None, spec: str) -> tuple[float,
     return lo, hi
 
 
+def check_output_range(images: torch.Tensor, sampler: GeneratorSampler) -> None:
+    """Refuse a first chunk all in [0, 1] while (-1, 1) is only assumed (not given or recorded): a sigmoid
+    generator scored as tanh would give a wrong number, not an error. (Values out of range: ``sample``.)"""
+    lo, hi = sampler.value_range
+    if sampler.range_given or (lo, hi) != DEFAULT_RANGE:
+        return
+    tol = RANGE_TOLERANCE * (hi - lo)
+    vmin, vmax = float(images.min()), float(images.max())
+    if vmin >= -tol:
+        raise UserError(
+            f"{sampler.spec}: the generator's outputs lie in [{vmin:.4g}, {vmax:.4g}], all inside [0, 1], "
+            "while --value-range -1,1 (tanh) is assumed; for a sigmoid/[0, 1] generator pass "
+            "--value-range 0,1 (or --value-range -1,1 to confirm tanh)"
+        )
+
+
 def load_torchscript_sampler(
     path: str | Path,
     *,
@@ -173,7 +193,8 @@ def load_torchscript_sampler(
     data: bytes | None = None,
 ) -> GeneratorSampler:
     """A TorchScript generator (``torch.jit.save``) mapping ``[B, z_dim]`` to ``[B, C, H, W]`` in
-    ``value_range`` (default ``(-1, 1)``). ``z_dim`` is required. ``data``: the file's bytes, when read."""
+    ``value_range`` (default ``(-1, 1)``, checked on the first chunk). ``z_dim`` is required. ``data``: the
+    file's bytes, when read."""
     path = Path(path)
     if data is None:
         if not path.is_file():
@@ -200,67 +221,7 @@ def load_torchscript_sampler(
         spec=str(path),
         identity=f"torchscript:{hashlib.sha256(data).hexdigest()[:16]}|z={z_dim}|range={lo:g},{hi:g}"
         f"|dist={distribution}",
-    )
-
-
-def _params_hash(module: Any) -> str:
-    h = hashlib.sha256()
-    if isinstance(module, torch.nn.Module):
-        for name, t in module.state_dict().items():
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def load_callable_sampler(
-    spec: str,
-    *,
-    z_dim: int | None = None,
-    device: str | torch.device = "cpu",
-    value_range: Sequence[float] | None = None,
-    distribution: str = "normal",
-) -> GeneratorSampler:
-    """``package.module:function``: called with no arguments, it returns a generator (an ``nn.Module`` or any
-    callable ``[B, z_dim] -> [B, C, H, W]``) or ``(generator, z_dim)``. The latent size comes from ``z_dim``,
-    else the tuple, else the generator's ``z_dim``/``latent_dim`` attribute."""
-    module_name, _, func_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"{spec}: cannot import module {module_name!r} ({e})") from None
-    except Exception as e:  # noqa: BLE001 - the module's own code failed while importing
-        raise UserError(f"{spec}: importing module {module_name!r} failed ({describe_exception(e)})") from e
-    factory = getattr(module, func_name, None)
-    if not callable(factory):
-        raise UserError(f"{spec}: module {module_name!r} has no function {func_name!r}")
-    try:
-        made = factory()
-    except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input, named as such
-        raise UserError(f"{spec}: calling {func_name}() failed ({describe_exception(e)})") from e
-    found_z = None
-    if isinstance(made, tuple) and len(made) == 2:
-        made, found_z = made
-    if not callable(made):
-        raise UserError(
-            f"{spec}: returned {type(made).__name__}, expected a generator module or (module, z_dim)"
-        )
-    z = z_dim or found_z or getattr(made, "z_dim", None) or getattr(made, "latent_dim", None)
-    if not isinstance(z, int) or z <= 0:
-        raise UserError(
-            f"{spec}: cannot tell the generator's latent size; pass --z-dim N or return (module, z_dim)"
-        )
-    dev = resolve_device(device)
-    if isinstance(made, torch.nn.Module):
-        made = made.to(dev).eval()
-    lo, hi = _value_range(value_range, spec)
-    return GeneratorSampler(
-        generator=made,
-        z_dim=z,
-        distribution=distribution,
-        value_range=(lo, hi),
-        device=dev,
-        spec=spec,
-        identity=f"callable:{spec}@{_params_hash(made)}|z={z}|range={lo:g},{hi:g}|dist={distribution}",
+        range_given=value_range is not None,
     )
 
 
@@ -284,9 +245,10 @@ class GeneratorSource(Source):
         if latent_chunk <= 0:
             raise UserError(f"{sampler.spec}: the latent chunk size must be positive, got {latent_chunk}")
         self.sampler, self.n, self.seed, self.latent_chunk = sampler, int(n), int(seed), int(latent_chunk)
-        self.spec = sampler.spec
-        probe_gen = torch.Generator(device=sampler.device).manual_seed(seed + 0x5EED)
-        probe = sampler.sample(min(PROBE_SAMPLES, self.n), probe_gen)
+        self.spec, self.value_range = sampler.spec, sampler.value_range
+        # the first chunk, as batches() will draw it: its shape, NaNs and range are checked before any pass
+        probe = sampler.sample(min(self.latent_chunk, self.n), self._latent_generator())
+        check_output_range(probe, sampler)
         self.shape = (int(probe.shape[1]), int(probe.shape[2]), int(probe.shape[3]))
         self.identity = (
             f"{sampler.identity}|n={self.n}|seed={self.seed}|chunk={self.latent_chunk}"
@@ -298,11 +260,18 @@ class GeneratorSource(Source):
 
     @property
     def info(self) -> dict[str, Any]:
-        """What the results table records about the generator: a checkpoint's path, epoch and step."""
-        return dict(self.sampler.info)
+        """What the results table records about the generator: a checkpoint's path, epoch and step, and the
+        ``fake`` label of a user's generator."""
+        info = dict(self.sampler.info)
+        if self.sampler.label:
+            info["fake"] = self.sampler.label
+        return info
+
+    def _latent_generator(self) -> torch.Generator:
+        return torch.Generator(device=self.sampler.device).manual_seed(self.seed)
 
     def _chunks(self) -> Iterator[torch.Tensor]:
-        gen = torch.Generator(device=self.sampler.device).manual_seed(self.seed)
+        gen = self._latent_generator()
         for start in range(0, self.n, self.latent_chunk):
             out = self.sampler.sample(min(self.latent_chunk, self.n - start), gen)
             if tuple(out.shape[1:]) != self.shape:
@@ -339,17 +308,54 @@ def load_sampler(
     use_ema: bool = True,
     z_dim: int | None = None,
     value_range: Sequence[float] | None = None,
+    weights: str | None = None,
+    weights_key: str | None = None,
+    arch_args: str | dict[str, Any] | None = None,
 ) -> GeneratorSampler:
-    """A generator spec -> sampler: gan-eval checkpoint, TorchScript file or ``package.module:function``."""
-    path = Path(spec).expanduser()
-    if path.exists() or "/" in spec or path.suffix.lower() in (".pt", ".pth", ".ckpt"):
-        data = read_checkpoint_bytes(path)  # read once: the format, the dict and the sha256 all come from it
-        if _is_torchscript_archive(data):
-            return load_torchscript_sampler(
-                path, z_dim=z_dim, device=device, value_range=value_range, data=data
+    """A generator spec -> sampler: gan-eval checkpoint, TorchScript file, or a user's generator
+    (``FILE.py:NAME`` / ``package.module:NAME`` with ``weights``, ``weights_key``, ``arch_args``; see
+    :mod:`gan_eval.data.user_generators`)."""
+    from gan_eval.data.user_generators import build_user_generator, is_user_spec
+
+    if is_user_spec(spec):
+        dev = resolve_device(device)
+        user = build_user_generator(
+            spec, weights=weights, weights_key=weights_key, arch_args=arch_args, z_dim=z_dim, device=dev
+        )
+        lo, hi = _value_range(value_range, spec)
+        return GeneratorSampler(
+            generator=user.call,
+            z_dim=user.z_dim,
+            distribution="normal",
+            value_range=(lo, hi),
+            device=dev,
+            spec=spec,
+            identity=f"{user.identity}|range={lo:g},{hi:g}|dist=normal",
+            info=user.info,
+            range_given=value_range is not None,
+            label=user.label,
+        )
+    for given, option in ((weights, "--weights"), (weights_key, "--weights-key"), (arch_args, "--arch-args")):
+        if given:
+            raise UserError(
+                f"{spec}: {option} applies to a generator class or function (--fake FILE.py:NAME or "
+                "package.module:NAME); a checkpoint or TorchScript file carries its own weights"
             )
-        return load_checkpoint_sampler(path, device=device, use_ema=use_ema, data=data)
-    return load_callable_sampler(spec, z_dim=z_dim, device=device, value_range=value_range)
+    path = Path(spec).expanduser()
+    data = read_checkpoint_bytes(path)  # read once: the format, the dict and the sha256 all come from it
+    if _is_torchscript_archive(data):
+        return load_torchscript_sampler(path, z_dim=z_dim, device=device, value_range=value_range, data=data)
+    sampler = load_checkpoint_sampler(path, device=device, use_ema=use_ema, data=data)
+    if z_dim is not None and z_dim != sampler.z_dim:
+        warnings.warn(
+            f"--z-dim {z_dim} is ignored: {spec} records its latent size ({sampler.z_dim})", stacklevel=2
+        )
+    if value_range is not None and tuple(float(v) for v in value_range) != sampler.value_range:
+        lo, hi = sampler.value_range
+        warnings.warn(
+            f"--value-range is ignored: {spec} records its output range ({lo:g},{hi:g})", stacklevel=2
+        )
+    return sampler
 
 
 def _is_torchscript_archive(data: bytes) -> bool:
@@ -370,6 +376,9 @@ def generator_source(
     z_dim: int | None = None,
     value_range: Sequence[float] | None = None,
     sample_seed: int | None = None,
+    weights: str | None = None,
+    weights_key: str | None = None,
+    arch_args: str | dict[str, Any] | None = None,
 ) -> GeneratorSource:
     """A generator spec as a :class:`Source` of ``n`` uint8 images (``n=None`` -> 10,000).
 
@@ -381,9 +390,19 @@ def generator_source(
             forwards, whose own ``seed`` is the dataset-subset seed).
         device: ``cpu``, ``cuda`` or ``auto``.
         use_ema: use a checkpoint's EMA generator when present.
-        z_dim, value_range: for TorchScript and callables (a checkpoint carries its own).
+        z_dim, value_range: for TorchScript files and a user's generators (a checkpoint carries its own).
+        weights, weights_key, arch_args: a user's generator class (``FILE.py:NAME``) and its state_dict.
     """
-    sampler = load_sampler(spec, device=device, use_ema=use_ema, z_dim=z_dim, value_range=value_range)
+    sampler = load_sampler(
+        spec,
+        device=device,
+        use_ema=use_ema,
+        z_dim=z_dim,
+        value_range=value_range,
+        weights=weights,
+        weights_key=weights_key,
+        arch_args=arch_args,
+    )
     return GeneratorSource(
         sampler,
         n=10_000 if n is None else int(n),

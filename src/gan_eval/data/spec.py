@@ -2,7 +2,8 @@
 
 Forms: ``mnist``, ``mnist:train``, ``mnist:test``, ``fashion-mnist[:train|:test]``, a folder of images, a
 ``.zip`` of images, a ``.npz``/``.npy`` array, a generator checkpoint ``.pt``/``.pth`` (our format or
-TorchScript), or ``package.module:function`` returning a generator.
+TorchScript), or a user's generator ``FILE.py:NAME`` / ``package.module:NAME`` (a class with ``--weights``,
+a function returning a generator, or a module).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def parse_source(
         raise UserError("empty source spec; expected e.g. mnist:test, a folder, x.zip, x.npz or ckpt.pt")
     if limit is not None and limit <= 0:
         raise UserError(f"{limit_option} {limit}: expected a positive number of images (omit it for all)")
+    class_options = [k for k in ("weights", "weights_key", "arch_args") if generator_options.get(k)]
     m = DATASET_RE.match(spec.lower())
     if m:
+        _refuse_class_options(spec, class_options)
         from gan_eval.data.datasets import load_dataset
 
         return load_dataset(m.group(1), m.group(2) or "train", data_root).subset(limit, seed)
@@ -69,8 +72,16 @@ def parse_source(
         raise UserError(
             f"{spec}: unknown source (unknown split {tail!r}; expected {head}:train or {head}:test)"
         )
+    from gan_eval.data.user_generators import is_user_spec
+
+    if is_user_spec(spec):  # FILE.py:NAME, package.module:NAME (a class with --weights, a function, a module)
+        from gan_eval.data.generators import generator_source
+
+        return generator_source(spec, n=n, value_range=value_range, **generator_options)
     path = Path(spec).expanduser()
     suffix = path.suffix.lower()
+    if suffix not in CHECKPOINT_SUFFIXES:  # (a checkpoint's loader says why they do not apply to it)
+        _refuse_class_options(spec, class_options)
     if path.is_dir():
         from gan_eval.data.files import FolderSource
 
@@ -83,7 +94,7 @@ def parse_source(
         from gan_eval.data.files import array_source
 
         return array_source(path, spec=spec, value_range=value_range, limit=limit, seed=seed)
-    if suffix in CHECKPOINT_SUFFIXES or (CALLABLE_RE.match(spec) and not path.exists()):
+    if suffix in CHECKPOINT_SUFFIXES:
         from gan_eval.data.generators import generator_source
 
         return generator_source(spec, n=n, value_range=value_range, **generator_options)
@@ -92,5 +103,14 @@ def parse_source(
     raise UserError(
         f"{spec}: unknown source; expected mnist[:train|:test], fashion-mnist[:train|:test], "
         "a folder of images, "
-        "a .zip, a .npz/.npy array, a generator checkpoint .pt, or package.module:function"
+        "a .zip, a .npz/.npy array, a generator checkpoint .pt, or FILE.py:Generator / package.module:NAME"
     )
+
+
+def _refuse_class_options(spec: str, given: list[str]) -> None:
+    if given:
+        options = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UserError(
+            f"{spec}: {options} apply to a generator class or function (--fake FILE.py:Generator "
+            "--weights g.pt), not to this source"
+        )

@@ -46,11 +46,19 @@ class EvalResult:
 
 
 def fingerprint_fields(
-    extractor: dict[str, Any], *, real: str, n_fake: int, seed: int, precision: str, device: str
+    extractor: dict[str, Any],
+    *,
+    real: str,
+    n_fake: int,
+    seed: int,
+    precision: str,
+    device: str,
+    value_range: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The fingerprint of an evaluation: ``extractor`` is the extractor's ``fingerprint()`` (name, protocol,
-    weights sha256, feature dim), ``real`` the real set's identity. Adds the environment (not hashed) and
-    ``fingerprint`` itself."""
+    weights sha256, feature dim), ``real`` the real set's identity, ``value_range`` the float range the
+    generated images were quantized from (generators and float arrays; None, and not hashed, for images
+    stored as integers). Adds the environment (not hashed) and ``fingerprint`` itself."""
     from gan_eval import __version__
 
     fields = {
@@ -64,6 +72,8 @@ def fingerprint_fields(
         "torch_version": _torch_version(),
         "python": _python_version(),
     }
+    if value_range is not None:
+        fields["value_range"] = [float(value_range[0]), float(value_range[1])]
     fields["fingerprint"] = compute_fingerprint(fields)
     return fields
 
@@ -95,7 +105,7 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "", details: 
         keys = [k for k in res.values if res.n_real.get(k) == n_real]
         meta: dict[str, Any] = {
             "real": cfg.real or "",
-            "fake": cfg.fake,
+            "fake": res.source_info.get("fake", cfg.fake),  # a user's generator: class, args, weights sha256
             "n_real": n_real,
             "n_fake": res.n_fake,
             "extractor": fp["extractor"],
@@ -103,7 +113,7 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "", details: 
             "precision": cfg.precision,
             "seed": cfg.seed,
             "device": fp["device"],
-            "run_id": run_id or default_run_id(cfg.fake),
+            "run_id": run_id or default_run_id(cfg.weights or cfg.fake),
             "duration_s": res.duration_s,
             # one evaluation, one fingerprint: the rows of every metric share it (gates select by it)
             "fingerprint": fp["fingerprint"],

@@ -141,10 +141,13 @@ FINGERPRINT_KEYS: tuple[str, ...] = (
     "n_fake",
     "seed",
     "precision",
+    "value_range",
 )
 """What the ``fingerprint`` hashes: the extractor, its preprocessing protocol and weights (sha256), the
 real set (its content identity when the evaluator knows it, e.g. ``mnist:train@741c...``; else its spec),
-the number of generated/evaluated images, the seed and the numeric precision. Not the evaluated data itself
+the number of generated/evaluated images, the seed, the numeric precision, and the value range that
+generated float images were quantized from (generators and float arrays only: a source of uint8 images has
+none, and its fingerprint does not hash one). Not the evaluated data itself
 (the rows of two checkpoints measured the same way share a fingerprint: that is what makes them
 comparable), nor anything that does not change the number (batch size, device, run id, time)."""
 

@@ -24,11 +24,13 @@ def train_from_toml(
     resume: bool = False,
     progress: bool = True,
     eval_hook: EvalHook | None = None,
+    tensorboard: str | Path | bool | None = None,
     **overrides: Any,
 ) -> Path:
     """``gan-eval train --config X.toml``: load the config, apply flags, train; returns the last checkpoint.
 
-    ``out`` defaults to ``runs/<config name>``; ``overrides`` are TrainConfig fields (None = keep the file's).
+    ``out`` defaults to ``runs/<config name>``; ``overrides`` are TrainConfig fields (None = keep the file's);
+    ``tensorboard``: a log folder, or True for ``<out>/tensorboard``.
     """
     config = load_train_config(config_path, **overrides)
     out_dir = Path(out) if out is not None else Path("runs") / config.name
@@ -41,4 +43,5 @@ def train_from_toml(
         resume=resume,
         progress=progress,
         eval_hook=eval_hook,
+        tensorboard=out_dir / "tensorboard" if tensorboard is True else (tensorboard or None),
     )

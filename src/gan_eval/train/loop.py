@@ -44,7 +44,7 @@ from gan_eval.data.base import quantize
 from gan_eval.data.checkpoint_format import make_checkpoint
 from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
-from gan_eval.runtime import Progress, resolve_device
+from gan_eval.runtime import Progress, check_tensorboard, resolve_device
 from gan_eval.train import mlp_step
 from gan_eval.train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, save_checkpoint
 from gan_eval.train.config import TrainConfig
@@ -57,6 +57,7 @@ from gan_eval.train.models import (
     has_batch_statistics,
 )
 from gan_eval.train.optim import AdamStep, adam
+from gan_eval.train.tensorboard import TrainingLog
 
 #: ``eval_hook(epoch, checkpoint_path)`` may return a dict of numbers; they become columns of epochs.csv.
 EvalHook = Callable[[int, Path], "dict[str, float] | None"]
@@ -115,6 +116,7 @@ def train(
     progress: bool = True,
     eval_hook: EvalHook | None = None,
     images: torch.Tensor | np.ndarray | None = None,
+    tensorboard: str | Path | None = None,
 ) -> Path:
     """Train ``config`` and return the path of the last checkpoint.
 
@@ -130,7 +132,11 @@ def train(
         eval_hook: called as ``eval_hook(epoch, ckpt_path)`` every ``config.eval_every`` epochs and after the
             last one.
         images: uint8 ``[N, C, H, W]`` to train on instead of ``config.dataset`` (tests, custom data).
+        tensorboard: a folder for TensorBoard logs (:mod:`gan_eval.train.tensorboard`): losses per step, the
+            evaluation metrics and a sample grid per epoch.
     """
+    if tensorboard is not None:
+        check_tensorboard()  # before any work: a missing package is one line, not a failure after an epoch
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
     config = dataclasses.replace(config, **overrides)
     out = Path(out)
@@ -157,6 +163,7 @@ def train(
             f"{out} already holds checkpoints ({last.name}); pass --resume or choose another --out"
         )
     out.mkdir(parents=True, exist_ok=True)
+    log = TrainingLog(tensorboard) if tensorboard is not None else None
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 
@@ -400,4 +407,8 @@ def train(
                 row.update(eval_hook(epoch, last_path) or {})
             _write_csv(pd.concat(step_frames, ignore_index=True), out / STEP_LOG)
             _write_csv(pd.DataFrame(epoch_rows), out / EPOCH_LOG)
+            if log is not None:
+                log.epoch(epoch=epoch, first_step=first_step, d_loss=d_np, g_loss=g_np, grid=grid, row=row)
+    if log is not None:
+        log.close()
     return last_path
