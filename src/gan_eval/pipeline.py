@@ -37,6 +37,7 @@ from gan_eval.runtime import (
 )
 from gan_eval.stages import (
     RealSide,
+    check_image_sizes,
     copy_sets,
     open_extractor,
     open_fake_source,
@@ -118,6 +119,7 @@ def evaluate(
     rsrc = None
     if real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):
         rsrc = real_source(cfg)  # parsed (and verified) now, once; its statistics come after the fake pass
+        check_image_sizes(fsrc, rsrc)
     ext = extractor_module if extractor_module is not None else open_extractor(cfg, device)
     plan = plan_for(cfg, ext, real_given=real_given, train=train)
     if plan.need_real and real_stats is None and is_stats_file(str(cfg.real)):
@@ -136,6 +138,11 @@ def evaluate(
         progress=cfg.progress,
         label=f"fake {cfg.fake}",
     )
+    if fake_ex.sigma is None and any("stats" in s.needs for s in plan.specs):
+        names = ", ".join(s.name for s in plan.specs if "stats" in s.needs)
+        raise UserError(
+            f"{fsrc.spec}: {fake_ex.n} image(s); at least 2 are needed for {names} (a covariance)"
+        )
     if plan.need_real and real_stats is None:
         real_stats = real_side(
             cfg,

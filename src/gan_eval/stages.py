@@ -155,6 +155,29 @@ def real_side(
     return RealSide(stats, rsrc.identity)
 
 
+def check_image_sizes(fake: Source, real: Source) -> None:
+    """One warning when the generated images' size differs from the real set's: they are still scored (the
+    extractor resizes both), but FID then also measures the resize; sizes that look like torchvision sample
+    grids (k images and 2-pixel padding a side, ``make_grid``'s default) are named as such."""
+    (_, fh, fw), (_, rh, rw) = fake.shape, real.shape
+    if (fh, fw) == (rh, rw):
+        return
+    grid = ""
+    for pad in (2, 0):
+        k_h, k_w = (fh - pad) / (rh + pad), (fw - pad) / (rw + pad)
+        if k_h == int(k_h) and k_w == int(k_w) and int(k_h) * int(k_w) >= 2:
+            grid = (
+                f"; {fw}x{fh} is a grid of {int(k_w)}x{int(k_h)} {rw}x{rh} images (like torchvision's "
+                "save_image or `gan-eval sample -o X.png`): score single images (`sample -o DIR/`)"
+            )
+            break
+    warnings.warn(
+        f"{fake.spec}: images are {fw}x{fh}, the real set's ({real.spec}) are {rw}x{rh}: scored anyway (both "
+        f"are resized to the extractor's input), but the number then also measures the size difference{grid}",
+        stacklevel=2,
+    )
+
+
 def real_source(cfg: EvalConfig) -> Source:
     assert cfg.real is not None
     return parse_source(

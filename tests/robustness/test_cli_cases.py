@@ -311,7 +311,7 @@ CASES: list[Case] = [
     Case(
         "ckpt-bare-state-dict",
         fid("{tmp}/g.pt"),
-        ("g.pt", "bare state dict"),
+        ("g.pt", "state_dict without its architecture"),
         torch_save("g.pt", lambda: torch.nn.Linear(2, 2).state_dict()),
     ),
     Case(

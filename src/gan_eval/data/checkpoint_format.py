@@ -106,15 +106,37 @@ def read_checkpoint_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def refused_global(e: pickle.UnpicklingError) -> str | None:
+    """The class or function whose pickle torch's weights_only load refused (``gan.Generator``: a whole model
+    saved with ``torch.save(G)``), or None when the file is no pickle torch can read at all."""
+    import re
+
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+    return m.group(1) if m else None
+
+
+def unpickling_cause(e: pickle.UnpicklingError) -> str:
+    """The line of torch's weights_only error that names the cause (torch wraps it in advice to retry with
+    ``weights_only=False``, which gan-eval never does)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if "WeightsUnpickler error" in ln:
+            rest = ln.split("WeightsUnpickler error:", 1)[1].strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else ln)
+    return lines[0][:200] if lines else type(e).__name__
+
+
 def _unpickle(data: bytes, path: Path) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        detail = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), str(e)[:200])
+        detail = refused_global(e)
+        if detail is None:  # random bytes or a damaged file
+            raise UserError(f"{path}: truncated or corrupt checkpoint ({unpickling_cause(e)})") from None
         raise UserError(
-            f"{path}: holds pickled Python objects, not a plain checkpoint dict (gan-eval loads with "
-            f"weights_only=True); save a gan-eval checkpoint, or wrap the model as package.module:function "
-            f"({detail})"
+            f"{path}: holds pickled Python objects ({detail}), e.g. a whole model saved with torch.save(G); "
+            "gan-eval never unpickles code: save torch.save(G.state_dict(), FILE) and give the class "
+            "(--fake FILE.py:Generator --weights FILE)"
         ) from None
     except Exception as e:  # a damaged pickle fails in many ways (IndexError, KeyError, struct.error, ...)
         raise UserError(
@@ -154,14 +176,18 @@ def validate_checkpoint(ckpt: Any, where: str) -> dict[str, Any]:
         raise UserError(f"{where}: holds a {type(ckpt).__name__}, expected a gan-eval checkpoint dict")
     if "generator" not in ckpt and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         raise UserError(
-            f"{where}: is a bare state dict (no architecture metadata); gan-eval needs a checkpoint "
-            "written by `gan-eval train`, a TorchScript generator (--z-dim), or package.module:function"
+            f"{where}: is a state_dict without its architecture; give the generator's class too: "
+            f"--fake FILE.py:Generator --weights {where}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise UserError(
-            f"{where}: not a gan-eval checkpoint, missing keys {missing} (expected {list(REQUIRED_KEYS)})"
+        hint = (
+            f"; a checkpoint of your own training loop: give its generator class, --fake FILE.py:Generator "
+            f"--weights {where}"
+            if "generator_arch" in missing
+            else ""
         )
+        raise UserError(f"{where}: not a gan-eval checkpoint, missing keys {missing}{hint}")
     if (
         ckpt.get("format", FORMAT) != FORMAT
         or int(ckpt.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION

@@ -35,7 +35,8 @@ def _decode(data: bytes | Path, name: str, spec: str, expect_hw: tuple[int, int]
             if expect_hw is not None and (h, w) != expect_hw:
                 raise UserError(
                     f"{spec}: mixed image sizes: {name} is {w}x{h}, the first image is "
-                    f"{expect_hw[1]}x{expect_hw[0]} (resize them to one size first)"
+                    f"{expect_hw[1]}x{expect_hw[0]} (a sample grid among single images? resize them to one "
+                    "size, or remove the odd ones)"
                 )
             opened.load()
             arr = _pixels_uint8(opened)

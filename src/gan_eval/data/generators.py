@@ -73,7 +73,7 @@ class GeneratorSampler:
         z = self.latent(n, gen)
         try:
             out = self.generator(z)
-        except Exception as e:  # noqa: BLE001 - the user's generator failing is bad input, named as such
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's generator failing is bad input, named as such
             hint = "" if self.identity.startswith("checkpoint:") else "; is --z-dim right?"
             raise UserError(
                 f"{self.spec}: the generator failed on latents float32 [{n}, {self.z_dim}] "

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_eval.data.checkpoint_format import refused_global, unpickling_cause
 from gan_eval.errors import UserError, describe_exception
 
 #: Where checkpoints keep a generator's state_dict, in the order they are tried.
@@ -98,16 +99,12 @@ def read_weights(path: str | os.PathLike[str], key: str | None = None) -> Weight
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        msg = str(e)
-        if "Unsupported global" in msg and ("torch.nn.modules" in msg or "__main__" in msg):
-            raise UserError(
-                f"--weights {path}: holds a whole pickled model, not a state_dict; save it with "
-                "torch.save(G.state_dict(), FILE) (gan-eval never unpickles code)"
-            ) from None
-        detail = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "")
+        detail = refused_global(e)
+        if detail is None:  # random bytes or a damaged file
+            raise UserError(f"--weights {path}: not a readable torch file ({unpickling_cause(e)})") from None
         raise UserError(
-            f"--weights {path}: holds pickled Python objects gan-eval does not load "
-            f"(weights_only=True){f'; {detail}' if detail else ''}"
+            f"--weights {path}: holds pickled Python objects ({detail}), e.g. a whole model saved with "
+            "torch.save(G); gan-eval never unpickles code: save torch.save(G.state_dict(), FILE) instead"
         ) from None
     except Exception as e:  # noqa: BLE001 - a damaged or foreign file fails in many ways
         raise UserError(f"--weights {path}: not a readable torch file ({describe_exception(e)})") from None

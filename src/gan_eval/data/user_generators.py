@@ -302,7 +302,7 @@ def build_user_generator(
             )
         try:
             made: Any = obj(**args)
-        except Exception as e:  # noqa: BLE001 - the user's constructor failing is bad input
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's constructor failing is bad input
             shown = f" with --arch-args {json.dumps(args)}" if args else " with no arguments"
             raise UserError(f"{spec}: building {obj.__name__}{shown} failed ({describe_exception(e)})") from e
     elif isinstance(obj, type):
@@ -316,7 +316,7 @@ def build_user_generator(
             raise UserError(f"{spec}: is a function; --arch-args applies to a class")
         try:
             made = obj()
-        except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input, named as such
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's factory failing is bad input, named as such
             raise UserError(
                 f"{spec}: calling {spec.rpartition(':')[2]}() failed ({describe_exception(e)})"
             ) from e

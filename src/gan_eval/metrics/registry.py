@@ -180,6 +180,10 @@ def moments_of(inputs: Any, metric: str, side: str) -> Moments:
         n = getattr(inputs, "n", None)
         return Moments(inputs.mu, inputs.sigma, None if n is None else int(n))
     if isinstance(stats, FeatureStats):
+        if stats.n < 2:
+            raise UserError(
+                f"metric {metric!r}: the {side} set has {stats.n} image(s); its covariance needs at least 2"
+            )
         return stats.moments()
     raise UserError(f"metric {metric!r} needs the {side} set's statistics, which were not computed")
 
