@@ -185,7 +185,7 @@ def test_garbage_file(tmp_path):
 def test_bare_state_dict(ckpt_path, tmp_path):
     bad = tmp_path / "state.pt"
     torch.save(torch.load(ckpt_path, weights_only=True)["generator"], bad)
-    with pytest.raises(UserError, match="state_dict without its architecture.*--fake FILE.py:Generator --weights"):
+    with pytest.raises(UserError, match="state_dict without its architecture.*FILE.py:Generator --weights"):
         generator_source(str(bad))
 
 
