@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gan_eval.config import EvalConfig
+from gan_eval.config import DEFAULT_N, EvalConfig
 from gan_eval.errors import UserError
 from gan_eval.results.rows import EvalResult
 
@@ -80,6 +80,9 @@ def compare_checkpoints(
         real = real_side(
             config, ext, device, need_features=plan.need_real_features, need_labels=plan.need_labels
         )
+    from gan_eval.runtime import announce_slow_pass
+
+    announce_slow_pass(ext.name, device, (config.n or DEFAULT_N) * len(items), enabled=config.progress)
     evaluated: list[tuple[str, EvalResult]] = []
     for i, (name, cfg) in enumerate(items, 1):
         if config.progress:
@@ -89,6 +92,7 @@ def compare_checkpoints(
             extractor_module=ext,
             fake_source=open_fake_source(cfg.fake, cfg, device),
             real_stats=real,
+            announce=False,
         )
         evaluated.append((name, res))
         if results is not None:

@@ -18,6 +18,7 @@ import dataclasses
 import sys
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,19 +145,82 @@ def dataclass_from_mapping(cls: Any, values: dict[str, Any], where: str) -> Any:
         raise UserError(f"{where}: {e}") from None
 
 
-def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
+def load_eval_config(
+    path: str | Path | None = None, *, explicit: Iterable[str] | None = None, **overrides: Any
+) -> EvalConfig:
     """An :class:`EvalConfig` from a TOML file (flat keys named like its fields), with
     ``overrides`` (field names; e.g. the options given on the command line) replacing the file's values.
     ``path`` None: the overrides alone. ``fake`` must be set by one or the other (``real`` too, for every
-    metric but ``is``: :func:`gan_eval.pipeline.evaluate` checks that)."""
+    metric but ``is``: :func:`gan_eval.pipeline.evaluate` checks that).
+
+    A statistics file as ``real`` or ``fake`` carries the setup it was made with: its extractor, protocol and
+    precision are used where the caller did not choose them (``explicit``: the fields the caller chose; None:
+    every override and file key), and one the caller chose differently is refused before any work
+    (:func:`stats_file_setup`)."""
     values: dict[str, Any] = dict(read_toml(path, "eval config")) if path is not None else {}
     where = str(path) if path is not None else "options"
-    nested = [k for k, v in values.items() if isinstance(v, dict)]
+    nested = [k for k, v in values.items() if isinstance(v, dict) and k != "arch_args"]
     if nested:
         raise UserError(f"{where}: eval configs have flat keys only; found section(s) {nested}")
+    chosen = set(values) | (set(overrides) if explicit is None else set(explicit))
     values.update(overrides)
     if values.get("fake") is None:
         raise UserError(f"{where}: no fake set; give --fake (or a path) or `fake = ...` in the config file")
     values.setdefault("real", None)
+    values.update(stats_file_setup(values, chosen))
     cfg: EvalConfig = dataclass_from_mapping(EvalConfig, values, where)
     return cfg
+
+
+#: What a statistics file records of how it was made, and the option that chooses each.
+SETUP_FIELDS = {"extractor": "--extractor", "protocol": "--protocol", "precision": "--precision"}
+
+
+def stats_file_setup(values: dict[str, Any], chosen: set[str]) -> dict[str, Any]:
+    """The extractor, protocol and precision that the statistics files among ``values["real"]`` and
+    ``values["fake"]`` were made with, for the fields not in ``chosen`` (with one warning line saying so when
+    that changes anything). UserError when two files disagree, or a chosen field differs from a file's:
+    before any extraction, instead of minutes of work and a dimension error. Files without that record
+    (pytorch-fid's ``--save-stats``: mu and sigma only) constrain nothing."""
+    import warnings
+
+    from gan_eval.data.spec import is_stats_file
+
+    setup: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for side in ("real", "fake"):
+        spec = values.get(side)
+        if not isinstance(spec, str) or not is_stats_file(spec):
+            continue
+        from gan_eval.stats.feature_stats import load_moments
+
+        meta = load_moments(spec).metadata
+        for key in SETUP_FIELDS:
+            if meta.get(key) is None:
+                continue
+            if key in setup and setup[key] != meta[key]:
+                raise UserError(
+                    f"{spec} was made with {key} {meta[key]}, {source[key]} with {setup[key]}: "
+                    "statistics of different setups cannot be compared"
+                )
+            setup[key], source[key] = meta[key], spec
+    adopted: dict[str, Any] = {}
+    for key, value in setup.items():
+        current = values.get(key, getattr(EvalConfig, key, None))
+        if key in chosen and current is not None and current != value:
+            raise UserError(
+                f"{source[key]}: made with {key} {value}, but {SETUP_FIELDS[key]} {current} was given; "
+                "drop the option to use the file's, or recompute it "
+                f"(`gan-eval stats ... {SETUP_FIELDS[key]} {current}`)"
+            )
+        if key not in chosen and current != value:
+            adopted[key] = value
+    # say so when it changes what would run: a protocol is news only with a new extractor, or when it is not
+    # Inception's default (the lenet extractors have one fixed protocol)
+    news = {k: v for k, v in adopted.items() if k != "protocol"}
+    if "protocol" in adopted and (news.get("extractor") or adopted["protocol"] != "pytorch-fid"):
+        news["protocol"] = adopted["protocol"]
+    if news:
+        said = ", ".join(f"{k} {v}" for k, v in news.items())
+        warnings.warn(f"using the setup the statistics file was made with: {said}", stacklevel=3)
+    return adopted

@@ -32,6 +32,7 @@ from gan_eval.metrics.plan import run_metrics
 from gan_eval.results.rows import EvalResult, fingerprint_fields
 from gan_eval.runtime import (
     Progress,
+    announce_slow_pass,
     check_precision,
     resolve_device,
 )
@@ -44,11 +45,13 @@ from gan_eval.stages import (
     plan_for,
     real_side,
     real_source,
+    stats_file_extracted,
 )
 from gan_eval.stats import Moments, save_moments
 from gan_eval.stats.extract import extract
 from gan_eval.stats.reference import (
     real_statistics,
+    real_stats_cached,
     real_stats_key,
     save_cached,
     stats_key,
@@ -69,6 +72,7 @@ def evaluate(
     real_stats: RealSide | None = None,
     results: str | os.PathLike[str] | None = None,
     run_id: str = "",
+    announce: bool = True,
     **options: Any,
 ) -> EvalResult:
     """Compute several metrics from one pass over the real and the fake images.
@@ -77,7 +81,8 @@ def evaluate(
     memory: an ``nn.Module`` generator (``z_dim=`` or inferred), a callable ``z -> images``, a tensor or
     array of images, or an iterable of image batches (:mod:`gan_eval.data.memory`); the results table's
     ``fake`` column says which. ``real`` may be None for metrics of the generated set alone (``is``).
-    ``results``: a results table
+    ``announce``: a line up front when the passes are estimated to take over a minute (Inception on the CPU;
+    ``compare`` says it once for all its checkpoints). ``results``: a results table
     (.csv/.parquet) to append the rows to (default None: nothing is written; the CLI's default is
     ``reports/results.csv``), with ``run_id``. ``extractor_module``, ``fake_source`` and ``real_stats`` let a
     caller that evaluates several sets the same way (``compare``) reuse what it already has.
@@ -102,7 +107,9 @@ def evaluate(
             )
             fake = fake_source.spec
         real = os.fspath(real) if real is not None else None
-        config = load_eval_config(None, real=real, fake=os.fspath(fake), metrics=tuple(metrics), **options)
+        config = load_eval_config(
+            None, explicit=set(options), real=real, fake=os.fspath(fake), metrics=tuple(metrics), **options
+        )
     cfg = config
     t0 = time.perf_counter()
     init_from_env()
@@ -114,35 +121,56 @@ def evaluate(
 
         check_results_target(Path(results))  # before minutes of work: a table that cannot take rows fails
     # inputs first, cheapest first: a broken checkpoint or real spec fails before minutes are spent
-    fsrc = fake_source if fake_source is not None else open_fake_source(cfg.fake, cfg, device)
+    fake_is_stats = fake_source is None and is_stats_file(cfg.fake)  # FID of two statistics files
+    fsrc = (
+        fake_source if fake_source is not None or fake_is_stats else open_fake_source(cfg.fake, cfg, device)
+    )
     real_given = real_stats is not None or cfg.real is not None
     rsrc = None
     if real_stats is None and cfg.real is not None and not is_stats_file(cfg.real):
         rsrc = real_source(cfg)  # parsed (and verified) now, once; its statistics come after the fake pass
-        check_image_sizes(fsrc, rsrc)
+        if fsrc is not None:
+            check_image_sizes(fsrc, rsrc)
     ext = extractor_module if extractor_module is not None else open_extractor(cfg, device)
     plan = plan_for(cfg, ext, real_given=real_given, train=train)
     if plan.need_real and real_stats is None and is_stats_file(str(cfg.real)):
         # a statistics file: read (and refused for the metrics that need features) before the pass
         real_stats = real_side(cfg, ext, device, need_features=plan.need_real_features)
-    fake_ex = extract(
-        fsrc,
-        ext,
-        device=device,
-        precision=cfg.precision,
-        batch_size=cfg.batch_size,
-        keep_features=None if (plan.need_fake_features or cfg.bootstrap) else 0,
-        keep_logits=plan.need_logits,
-        keep_pixels=plan.need_pixels,
-        subset_seed=cfg.seed,
-        progress=cfg.progress,
-        label=f"fake {cfg.fake}",
-    )
+    if fsrc is None:
+        if (
+            plan.need_fake_features
+            or plan.need_logits
+            or plan.need_pixels
+            or plan.need_labels
+            or cfg.bootstrap
+        ):
+            raise UserError(
+                f"{cfg.fake}: a statistics file holds moments only (no features, logits or images): of "
+                f"{', '.join(plan.names)} it serves fid alone, without --bootstrap"
+            )
+        fake_ex = stats_file_extracted(cfg.fake, ext)
+    else:
+        if announce and cfg.progress:
+            real_pass = rsrc is not None and not (
+                cfg.use_cache and real_stats_cached(rsrc, ext, cfg.precision)
+            )
+            announce_slow_pass(ext.name, device, len(fsrc) + (len(rsrc) if real_pass and rsrc else 0))
+        fake_ex = extract(
+            fsrc,
+            ext,
+            device=device,
+            precision=cfg.precision,
+            batch_size=cfg.batch_size,
+            keep_features=None if (plan.need_fake_features or cfg.bootstrap) else 0,
+            keep_logits=plan.need_logits,
+            keep_pixels=plan.need_pixels,
+            subset_seed=cfg.seed,
+            progress=cfg.progress,
+            label=f"fake {cfg.fake}",
+        )
     if fake_ex.sigma is None and any("stats" in s.needs for s in plan.specs):
         names = ", ".join(s.name for s in plan.specs if "stats" in s.needs)
-        raise UserError(
-            f"{fsrc.spec}: {fake_ex.n} image(s); at least 2 are needed for {names} (a covariance)"
-        )
+        raise UserError(f"{cfg.fake}: {fake_ex.n} image(s); at least 2 are needed for {names} (a covariance)")
     if plan.need_real and real_stats is None:
         real_stats = real_side(
             cfg,
@@ -199,7 +227,7 @@ def evaluate(
             seed=cfg.seed,
             precision=cfg.precision,
             device=device.type,
-            value_range=fsrc.value_range,
+            value_range=fsrc.value_range if fsrc is not None else None,
         ),
         n_real=out.n_real,
         n_fake=fake_ex.n,

@@ -80,6 +80,33 @@ def inception_channels_last(device: torch.device, precision: str) -> bool:
     return not (device.type == "cuda" and precision == "fp32")
 
 
+# ----------------------------------------------------------------------------- time estimates
+#: Inception images per second and CPU thread (benchmarks/RESULTS.md: 14.8 images/s end to end on 2 cores).
+INCEPTION_CPU_RATE_PER_THREAD = 7.4
+#: Passes estimated to take longer than this get one line up front, with the fast alternatives.
+ANNOUNCE_ABOVE_S = 60.0
+
+
+def announce_slow_pass(extractor: str, device: torch.device, n_images: int, *, enabled: bool = True) -> str:
+    """One line on stderr before an Inception pass on the CPU estimated to exceed a minute (the default
+    extractor on a laptop: ~11 minutes for 10,000 images), naming the faster choices; returns it ("" when
+    nothing was said)."""
+    if not enabled or extractor != "inception" or device.type != "cpu" or n_images <= 0:
+        return ""
+    threads = max(1, torch.get_num_threads())
+    rate = INCEPTION_CPU_RATE_PER_THREAD * threads
+    seconds = n_images / rate
+    if seconds <= ANNOUNCE_ABOVE_S:
+        return ""
+    line = (
+        f"gan-eval: note: Inception on the CPU: about {seconds / 60:.0f} min for {n_images:,} images "
+        f"(~{rate:.0f} images/s on {threads} threads); on MNIST `-e mnist-lenet` takes seconds, or use a GPU "
+        "(--device cuda)"
+    )
+    print(line, file=sys.stderr, flush=True)
+    return line
+
+
 # ----------------------------------------------------------------------------- TensorBoard
 TENSORBOARD_HINT = "pip install 'gan-eval[tensorboard]' (or pip install tensorboard)"
 

@@ -27,10 +27,8 @@ from gan_eval.runtime import (
     inception_channels_last,
 )
 from gan_eval.stats.extract import Extracted
-from gan_eval.stats.reference import (
-    load_stats_file,
-    real_statistics,
-)
+from gan_eval.stats.feature_stats import load_moments
+from gan_eval.stats.reference import real_statistics
 
 DEFAULT_PROTOCOL = {"inception": protocols.DEFAULT_PROTOCOL}  # other extractors carry a fixed protocol
 
@@ -127,7 +125,9 @@ def real_side(
                 f"{cfg.real}: a statistics file holds no features; kid, pr, dc, prd, vendi and the class "
                 "metrics need a real image set"
             )
-        return RealSide(load_stats_file(cfg.real), f"stats:{sha256_file(Path(cfg.real))[:16]}")
+        return RealSide(
+            stats_file_extracted(cfg.real, extractor), f"stats:{sha256_file(Path(cfg.real))[:16]}"
+        )
     rsrc = source if source is not None else real_source(cfg)
     true_labels = getattr(rsrc, "labels", None) if need_labels else None
     stats = real_statistics(
@@ -178,6 +178,28 @@ def check_image_sizes(fake: Source, real: Source) -> None:
     )
 
 
+def stats_file_extracted(path: str, extractor: Extractor) -> Extracted:
+    """A statistics file's moments as the result of a pass (no features, logits or images). Its feature
+    dimension must be the extractor's (the setup itself was matched when the config was loaded:
+    :func:`gan_eval.config.stats_file_setup`); other extractor weights than those it records get a warning."""
+    m = load_moments(path)
+    dim = getattr(extractor, "feature_dim", None)
+    if dim is not None and m.dim != dim:
+        raise UserError(
+            f"{path}: statistics of {m.dim}-d features, but extractor {extractor.name} gives {dim}-d "
+            "features (made with another extractor: pass its -e, or recompute the file with `gan-eval stats`)"
+        )
+    made_with = m.metadata.get("weights_sha256")
+    ours = extractor.fingerprint().get("weights_sha256")
+    if made_with and ours and made_with != ours:
+        warnings.warn(
+            f"{path} was made with other {extractor.name} weights (sha256 {str(made_with)[:12]}) than these "
+            f"({str(ours)[:12]}): the numbers do not compare exactly",
+            stacklevel=2,
+        )
+    return Extracted.from_moments(m.mu, m.sigma, int(m.n or 0))
+
+
 def real_source(cfg: EvalConfig) -> Source:
     assert cfg.real is not None
     return parse_source(
@@ -219,10 +241,11 @@ def copy_sets(cfg: EvalConfig) -> tuple[str | None, str | None]:
 
 def _check_plan(plan: MetricPlan, ext: Extractor, real_given: bool, train: Any) -> None:
     if plan.need_real and not real_given:
-        names = ", ".join(s.name for s in plan.specs if s.needs_real)
+        needing = [s.name for s in plan.specs if s.needs_real]
+        verb = "needs" if len(needing) == 1 else "need"
         raise UserError(
-            f"no real set: {names} compare the generated images with real ones; give --real (or REAL FAKE "
-            "as two paths); is, is_inf and copy need none"
+            f"no real set: {', '.join(needing)} {verb} real images to compare the generated ones with; give "
+            "--real (or REAL FAKE as two paths); is, is_inf and copy need none"
         )
     if plan.need_logits and ext.num_classes is None:
         raise UserError(

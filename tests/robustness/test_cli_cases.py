@@ -289,9 +289,27 @@ CASES: list[Case] = [
         ("x.npz", "no image array"),
         npz("x.npz", a=rng_u8(4, 16, 16), b=rng_u8(4, 16, 16)),
     ),
-    Case("npz-stats-as-fake", fid("{ws}/stats.npz"), ("stats.npz", "statistics file")),
+    # a statistics file as --fake gives FID (tests/test_setup_and_defaults.py); any other metric is refused
     Case(
-        "npz-compact-stats-as-fake", fid("{ws}/stats_compact.npz"), ("stats_compact.npz", "statistics file")
+        "npz-stats-as-fake-with-kid",
+        ("eval", "--real", "{ws}/real.npz", "--fake", "{ws}/stats.npz", "-m", "fid,kid", "-e", "dummy", "-q"),
+        ("stats.npz", "statistics file holds moments only"),
+    ),
+    Case(
+        "npz-compact-stats-as-fake-with-is",
+        (
+            "eval",
+            "--real",
+            "{ws}/real.npz",
+            "--fake",
+            "{ws}/stats_compact.npz",
+            "-m",
+            "is",
+            "-e",
+            "dummy",
+            "-q",
+        ),
+        ("stats_compact.npz", "statistics file holds moments only"),
     ),
     Case(
         "npz-features-file-as-fake",
@@ -387,7 +405,7 @@ CASES: list[Case] = [
     Case(
         "stats-other-dimension",
         fid("{ws}/fake.npz", real="{tmp}/s.npz"),
-        ("feature dimension",),
+        ("s.npz", "8-d features", "16-d"),
         stats_file("s.npz", mu=np.zeros(8), sigma=np.eye(8)),
     ),
     Case(

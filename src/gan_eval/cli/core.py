@@ -4,13 +4,14 @@ command groups, output (tables or JSON), and the root callback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from gan_eval import __version__
 from gan_eval.errors import GateFailed, UserError, debug_enabled, one_line
@@ -19,6 +20,58 @@ from gan_eval.errors import GateFailed, UserError, debug_enabled, one_line
 _ClickException: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
 )
+
+
+#: Options of the libraries people come from, and what gan-eval does instead (pytorch-fid, torch-fidelity).
+FOREIGN_OPTIONS = {
+    "--dims": "pytorch-fid's --dims: gan-eval uses Inception's 2048-d pool3 features; -e picks the extractor",
+    "--num-workers": "pytorch-fid's --num-workers: gan-eval decodes images on its own threads",
+    "--save-stats": "pytorch-fid's --save-stats: use `gan-eval stats SOURCE -o stats.npz`",
+    "--gpu": "torch-fidelity's --gpu: use --device cuda or cuda:K",
+    "--cuda": "use --device cuda",
+    "--input1": "torch-fidelity's --input1: use --real",
+    "--input2": "torch-fidelity's --input2: use --fake",
+    "--isc": "torch-fidelity's --isc: use `gan-eval is` or --metrics is",
+    "--kid": "torch-fidelity's --kid: use `gan-eval kid` or --metrics kid",
+    "--prc": "torch-fidelity's --prc: use `gan-eval pr` or --metrics pr",
+}
+#: How close an unknown option must be to a real one to be suggested (difflib's ratio): --batchsize gets
+#: --batch-size (0.95), --dims does not get --z-dim (0.77) nor --gpu --run (0.6).
+SUGGEST_RATIO = 0.8
+
+
+def usage_message(e: Exception) -> str:
+    """click's message of a usage error, with suggestions for an unknown option only where they are near
+    typos of a real one, or what gan-eval does instead of a known option of pytorch-fid/torch-fidelity."""
+    name = getattr(e, "option_name", None)
+    if type(e).__name__ != "NoSuchOption" or not name:
+        return one_line(e.format_message())  # type: ignore[attr-defined]
+    message = str(getattr(e, "message", e))
+    if name in FOREIGN_OPTIONS:
+        return f"{message} ({FOREIGN_OPTIONS[name]})"
+    near = [
+        p
+        for p in getattr(e, "possibilities", None) or []
+        if difflib.SequenceMatcher(None, name, p).ratio() >= SUGGEST_RATIO
+    ]
+    return f"{message} (did you mean {' or '.join(sorted(near))}?)" if near else message
+
+
+def _help_option_untyped(cls: Any) -> None:
+    """``--help`` is a flag: show it without the ``<bool>`` type column typer gives it."""
+    original = cls.get_help_option
+
+    def get_help_option(self: Any, ctx: Any) -> Any:
+        option = original(self, ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    cls.get_help_option = get_help_option
+
+
+for _cls in (TyperCommand, TyperGroup):
+    _help_option_untyped(_cls)
 
 
 class _Group(TyperGroup):
@@ -62,7 +115,7 @@ class _Group(TyperGroup):
                 sys.exit(e.exit_code)  # type: ignore[attr-defined]
             ctx = getattr(e, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            message = one_line(e.format_message())  # type: ignore[attr-defined]
+            message = usage_message(e)
             typer.echo(f"gan-eval: error: {message}{where}", err=True)
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         except typer.Abort:

@@ -340,23 +340,32 @@ def _config_value(name: str, value: Any) -> tuple[str, Any]:
 
 
 def build_eval_config(
-    ctx: typer.Context, opts: dict[str, Any], *, fixed: dict[str, Any] | None = None
+    ctx: typer.Context,
+    opts: dict[str, Any],
+    *,
+    fixed: dict[str, Any] | None = None,
+    chosen: tuple[str, ...] = (),
 ) -> Any:
     """The EvalConfig of a command: the ``--config`` file's values (if any), replaced by the options typed on
     the command line; without a file, every option (typed or default). ``fixed``: values the command itself
-    decides (a single-metric command's metric, compare's checkpoints), which neither may replace."""
+    decides (a single-metric command's metric, compare's checkpoints), which neither may replace. What was
+    typed, fixed or ``chosen`` (option names the command filled from elsewhere, e.g. a gate file) counts as
+    the user's choice against a statistics file's recorded setup; defaults do not."""
     from gan_eval.config import load_eval_config
 
     path = opts.get("config")
     values = {}
+    explicit = set(fixed or {})
     for name, value in opts.items():
         if name in _NOT_CONFIG:
             continue
         if path is None or given(ctx, name):
             key, converted = _config_value(name, value)
             values[key] = converted
+            if given(ctx, name) or name in chosen:
+                explicit.add(key)
     values.update(fixed or {})
-    return load_eval_config(path, **values)
+    return load_eval_config(path, explicit=explicit, **values)
 
 
 # ----------------------------------------------------------------------------- evaluation commands

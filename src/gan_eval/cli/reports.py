@@ -80,13 +80,23 @@ def report_cmd(
     ),
     real=(Annotated[str, typer.Option("--real", help="Real set when --fake is given.")], "mnist"),
     metrics=(
-        Annotated[str, typer.Option("--metrics", "-m", help="Metrics to compute with --fake.")],
-        "fid,is",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--metrics", "-m", help="Metrics to compute with --fake (default: those the gate file gates)."
+            ),
+        ],
+        None,
     ),
     bootstrap=(
         Annotated[
             int,
-            int_opt("--bootstrap", help="Bootstrap resamples with --fake (intervals for the gates).", min=0),
+            int_opt(
+                "--bootstrap",
+                help="Bootstrap resamples with --fake (default 20 here, 0 elsewhere: the intervals that "
+                "require_ci_separation needs).",
+                min=0,
+            ),
         ],
         20,
     ),
@@ -99,7 +109,8 @@ def gate_cmd(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="Gate TOML (see configs/gates/mnist.toml).")],
     results: Annotated[
-        Path | None, typer.Option("--results", help="Gate the latest rows of this table.")
+        Path | None,
+        typer.Option("--results", help="Gate the latest rows of this table (default reports/results.csv)."),
     ] = None,
     eval_config: Annotated[
         Path | None, typer.Option("--eval-config", help="Eval TOML for --fake (configs/eval/*.toml).")
@@ -131,8 +142,14 @@ def gate_cmd(
     for target, option in ((junit, "--junit"), (save_baseline, "--save-baseline")):
         if target is not None:
             check_output_target(target, option)  # before the evaluation and before any verdict is printed
-    if (results is None) == (opts["fake"] is None):
-        raise UserError("gate needs exactly one of --results TABLE or --fake CHECKPOINT")
+    if results is not None and opts["fake"] is not None:
+        raise UserError(
+            "gate takes one of --results TABLE (default reports/results.csv) or --fake CHECKPOINT"
+        )
+    if opts["fake"] is None:
+        results = results or DEFAULT_RESULTS
+    elif opts["metrics"] is None:
+        opts["metrics"] = ",".join(gates.gated_metrics(cfg))
     if opts["fake"] is not None and checkpoint is not None:
         raise UserError("--checkpoint selects rows of --results; with --fake the checkpoint is evaluated now")
     if opts["fake"] is not None:
@@ -140,14 +157,18 @@ def gate_cmd(
         from gan_eval.results.rows import result_rows
 
         expect = cfg.expect  # what the gate file was calibrated on fills the options not typed
+        filled = []
         for name, key in (("extractor", "extractor"), ("n", "n_fake"), ("real", "real"), ("seed", "seed")):
             if key in expect and not given(ctx, name):
                 opts[name] = expect[key]
+                filled.append(name)
         if "precision" in expect and not given(ctx, "precision"):
             opts["precision"] = str(expect["precision"])
+            filled.append("precision")
         if opts["extractor"] == expect.get("extractor") and not given(ctx, "protocol"):
             opts["protocol"] = expect.get("protocol")
-        ecfg = build_eval_config(ctx, {**opts, "config": eval_config})
+            filled.append("protocol")
+        ecfg = build_eval_config(ctx, {**opts, "config": eval_config}, chosen=tuple(filled))
         df = result_rows(evaluate(config=ecfg), ecfg, run_id=run or "")
     else:
         from gan_eval.results import load_results

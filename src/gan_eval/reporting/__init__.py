@@ -3,7 +3,7 @@ not confused with the top-level reports/ output folder)."""
 
 from gan_eval.reporting.baseline import Baseline, load_baseline, save_baseline
 from gan_eval.reporting.class_balance import ClassBalance, class_balance, class_balance_text
-from gan_eval.reporting.gate_config import GateConfig, load_gate_config
+from gan_eval.reporting.gate_config import GateConfig, gated_metrics, load_gate_config
 from gan_eval.reporting.gate_output import (
     append_github_summary,
     describe_gated,
@@ -29,6 +29,7 @@ __all__ = [
     "evaluate_gates",
     "gate_table",
     "gates_markdown",
+    "gated_metrics",
     "gates_passed",
     "load_baseline",
     "load_gate_config",

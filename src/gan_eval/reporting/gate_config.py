@@ -75,6 +75,21 @@ class GateConfig:
         return tuple(k for k in REQUIRED_EXPECTATIONS if k not in self.expect)
 
 
+def gated_metrics(cfg: GateConfig) -> list[str]:
+    """The metrics (``--metrics`` names) whose values ``cfg`` gates, in order of first appearance: what
+    ``gate --fake`` computes unless told otherwise (``is_mean`` -> ``is``, ``kid_mean`` -> ``kid``)."""
+    from gan_eval.metrics import catalog  # noqa: F401 - the registrations
+    from gan_eval.metrics.registry import METRICS
+
+    out: list[str] = []
+    keys = [r.metric for r in cfg.absolute] + [r.metric for r in cfg.regression]
+    for key in keys:
+        name = next((n for n, spec in METRICS.items() if spec.owns(key)), key)
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UserError(f"{where} must be a finite number, got {value!r}")

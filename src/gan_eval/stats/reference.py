@@ -174,6 +174,13 @@ def real_stats_key(source: Source, extractor: Any, precision: str) -> dict[str, 
     }
 
 
+def real_stats_cached(source: Source, extractor: Any, precision: str) -> bool:
+    """Whether the moments of ``source`` are in the cache or shipped (a file exists under the key; it is
+    verified when read): for time estimates, which need no certainty."""
+    name = entry_name(stats_key(real_stats_key(source, extractor, precision)))
+    return any((folder / name).is_file() for folder in (cache.cache_dir("stats"), shipped_stats_dir()))
+
+
 def real_statistics(
     source: Source,
     extractor: Any,
@@ -218,9 +225,3 @@ def real_statistics(
         if extra:  # the moments alone also serve later FID-only runs
             save_cached(stats_key(base), Moments(ex.mu, ex.sigma, ex.n, {**base, "spec": source.spec}))
     return ex
-
-
-def load_stats_file(path: str) -> Extracted:
-    """A statistics file given as ``--real stats.npz`` (moments only: no features, no logits)."""
-    m = load_moments(path)
-    return Extracted.from_moments(m.mu, m.sigma, int(m.n or 0))
