@@ -251,7 +251,7 @@ def _check_plan(plan: MetricPlan, ext: Extractor, real_given: bool, train: Any) 
         raise UserError(
             f"the {ext.name} weights in use have no 1008-class head, so {', '.join(plan.names)} cannot be "
             "computed: get pytorch-fid's pt_inception-2015-12-05-6726825d.pth (`gan-eval weights fetch` with "
-            "internet, or --weights FILE), or use --extractor mnist-lenet for MNIST"
+            "internet, or --extractor-weights FILE), or use --extractor mnist-lenet for MNIST"
         )
     if plan.need_train and train is None:
         raise UserError(

@@ -75,7 +75,7 @@ def test_wrong_bytes_are_never_used_or_cached(tmp_cache, tmp_path, only):
     src = tmp_path / "served.bin"
     src.write_bytes(b"tampered")
     only(_stand_in(tmp_path, b"the real thing", urls=[src.as_uri(), "https://unreachable.invalid/w.pth"]))
-    with pytest.raises(UserError, match="--weights PATH"):
+    with pytest.raises(UserError, match="--extractor-weights PATH"):
         W.fetch_weights(quiet=True)
     assert not (tmp_cache / "weights" / "stand-in.bin").exists()
     assert W.weights_path() is None

@@ -11,7 +11,9 @@ from gan_eval.cli.core import app, cache_app, emit, flag, weights_app
 from gan_eval.errors import UserError
 
 # ----------------------------------------------------------------------------- weights
-WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Extractor weights file.")]
+WeightsOpt = Annotated[
+    str | None, typer.Option("--extractor-weights", help="Extractor weights file (default: the known file).")
+]
 
 
 def _describe_weights(info: dict[str, Any]) -> list[str]:

