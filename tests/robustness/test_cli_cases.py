@@ -757,6 +757,119 @@ CASES: list[Case] = [
     Case(
         "train-config-bad", ("train", "--config", "{tmp}/t.toml"), ("t.toml",), write("t.toml", b"epochs = [")
     ),
+    # --- issue 22 section 5, items 1 and 2: checkpoint metadata of the wrong type or size, at read time
+    Case(
+        "ckpt-output-range-strings",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "output_range", "'a'"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=["a", "b"])),
+    ),
+    Case(
+        "ckpt-image-shape-strings",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "image_shape", "'28'"),
+        modified_ckpt("g.pt", lambda c: c.update(image_shape=["1", "28", "28"])),
+    ),
+    Case(
+        "ckpt-format-version-string",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "format_version", "'1'"),
+        modified_ckpt("g.pt", lambda c: c.update(format_version="1")),
+    ),
+    Case(
+        "ckpt-epoch-string",  # used to fail only when the rows were appended, after the whole evaluation
+        fid("{tmp}/g.pt"),
+        ("g.pt", "epoch", "'abc'"),
+        modified_ckpt("g.pt", lambda c: c.update(epoch="abc")),
+    ),
+    Case(
+        "ckpt-step-negative",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "global_step"),
+        modified_ckpt("g.pt", lambda c: c.update(global_step=-3)),
+    ),
+    Case(
+        "ckpt-seed-float",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "seed"),
+        modified_ckpt("g.pt", lambda c: c.update(seed=1.5)),
+    ),
+    Case(
+        "ckpt-dataset-not-a-string",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "dataset"),
+        modified_ckpt("g.pt", lambda c: c.update(dataset=7)),
+    ),
+    Case(
+        "gate-fake-ckpt-epoch-string",  # was exit 1, which a CI reads as a failed gate
+        ("gate", "--config", "{ws}/gate.toml", "--fake", "{tmp}/g.pt", "--real", "{ws}/real.npz", "-e")
+        + ("dummy", "--n", "40", "-m", "fid", "--bootstrap", "0", "-q"),
+        ("g.pt", "epoch"),
+        modified_ckpt("g.pt", lambda c: c.update(epoch="abc")),
+    ),
+    Case(
+        "sample-ckpt-output-range-strings",
+        ("sample", "{tmp}/g.pt", "-n", "4", "-o", "{tmp}/g.png"),
+        ("g.pt", "output_range"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=["a", "b"])),
+    ),
+    Case(
+        "ckpt-hidden-negative",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "hidden = -5", "1..65,536"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"]["args"].update(hidden=-5)),
+    ),
+    Case(
+        "ckpt-hidden-huge",  # was an attempt to allocate 40 GB
+        fid("{tmp}/g.pt"),
+        ("g.pt", "hidden = 100000000"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"]["args"].update(hidden=10**8)),
+    ),
+    Case(
+        "ckpt-latent-huge",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "latent"),
+        modified_ckpt(
+            "g.pt",
+            lambda c: (c["latent"].update(dim=10**9), c["generator_arch"]["args"].update(latent_dim=10**9)),
+        ),
+    ),
+    Case(
+        "ckpt-too-many-parameters",  # every size within bounds, their product not: counted, never allocated
+        fid("{tmp}/g.pt"),
+        ("g.pt", "parameters", "268,435,456"),
+        modified_ckpt(
+            "g.pt",
+            lambda c: c["generator_arch"]["args"].update(hidden=65_536, img_shape=[1, 4096, 4096]),
+        ),
+    ),
+    Case(
+        "train-config-latent-huge",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "latent.dim", "65,536"),
+        write(
+            "t.toml",
+            b'[latent]\ndim = 1000000000\n[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n',
+        ),
+    ),
+    Case(
+        "train-config-hidden-negative",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "hidden = -5"),
+        write(
+            "t.toml", b'[generator]\narch = "mlp"\nargs = { hidden = -5 }\n[discriminator]\narch = "mlp"\n'
+        ),
+    ),
+    Case(
+        "train-config-d-hidden-huge",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "discriminator.args hidden"),
+        write(
+            "t.toml",
+            b'[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n'
+            b"args = { hidden = [512, 10000000] }\n",
+        ),
+    ),
     # --- the cache root
     Case(
         "cache-root-is-a-file",

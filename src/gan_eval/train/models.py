@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_eval.limits import MAX_PARAMS, arch_size_problems
+
 
 class MLPGenerator(nn.Module):
     """The reference article's generator, unchanged: Linear(latent, 256) - LeakyReLU(0.2) - BatchNorm1d(256) -
@@ -205,8 +207,24 @@ def discriminator_args(name: str, args: dict[str, Any], img_shape: Sequence[int]
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
+    """``table[name](**args)`` once its sizes are known to fit: ValueError for a size outside
+    ``gan_eval.limits`` or a network over :data:`~gan_eval.limits.MAX_PARAMS` parameters (counted on the meta
+    device, which allocates nothing), before a byte of weights is allocated."""
     if name not in table:
         raise KeyError(f"unknown {kind} architecture {name!r}; known: {sorted(table)}")
+    problems = arch_size_problems(f"{kind} args", args)
+    if problems:
+        raise ValueError("; ".join(problems))
+    try:
+        with torch.device("meta"):
+            n_params = sum(p.numel() for p in table[name](**args).parameters())
+    except RuntimeError as e:  # e.g. a negative size computed from the arguments
+        raise ValueError(f"{kind} {name!r}: {str(e).splitlines()[0]}") from None
+    if n_params > MAX_PARAMS:
+        raise ValueError(
+            f"{kind} {name!r} would have {n_params:,} parameters; gan-eval builds at most "
+            f"{MAX_PARAMS:,} (1 GiB of float32 weights)"
+        )
     return table[name](**args)
 
 
