@@ -870,6 +870,118 @@ CASES: list[Case] = [
             b"args = { hidden = [512, 10000000] }\n",
         ),
     ),
+    # --- item 3: counts bounded by what a machine can do, refused at parse time
+    Case("n-huge", fid(str(CKPT), "--n", "99999999999999999999999"), ("--n", "100,000,000")),
+    Case("n-9.2e18", fid(str(CKPT), "--n", "9200000000000000000"), ("--n", "9200000000000000000")),
+    Case("seed-2-64", fid("{ws}/fake.npz", "--seed", str(2**64)), ("--seed", str(2**64), "2^63-1")),
+    Case("seed-2-63", fid("{ws}/fake.npz", "--seed", str(2**63)), ("--seed", "int64")),  # ran, then failed
+    Case("bootstrap-huge", fid("{ws}/fake.npz", "--bootstrap", "100000000"), ("--bootstrap", "10,000")),
+    Case("batch-size-huge", fid("{ws}/fake.npz", "--batch-size", "10000000"), ("--batch-size", "65,536")),
+    Case("real-limit-huge", fid("{ws}/fake.npz", "--real-limit", str(10**12)), ("--real-limit",)),
+    Case("z-dim-huge", fid("{ws}/gen_ts.pt", "--z-dim", str(10**9)), ("--z-dim", "65,536")),
+    Case(
+        "compare-bootstrap-huge",
+        ("compare", str(CKPT), "--real", "{ws}/real.npz", "-e", "dummy", "--bootstrap", "100000000"),
+        ("--bootstrap",),
+    ),
+    Case(
+        "gate-bootstrap-huge",
+        ("gate", "--config", "{ws}/gate.toml", "--fake", str(CKPT), "--bootstrap", "100000000"),
+        ("--bootstrap",),
+    ),
+    Case("sample-n-huge", ("sample", str(CKPT), "-n", str(10**12), "-o", "{tmp}/g.png"), ("-n",)),
+    Case("sample-seed-2-64", ("sample", str(CKPT), "--seed", str(2**64), "-o", "{tmp}/g.png"), ("--seed",)),
+    Case(
+        "stats-limit-huge",
+        ("stats", "{ws}/real.npz", "-o", "{tmp}/s.npz", "-e", "dummy", "--limit", str(10**12)),
+        ("--limit",),
+    ),
+    Case(
+        "train-seed-2-64",
+        ("train", "--config", "{ws}/train.toml", "--seed", str(2**64)),
+        ("--seed", "2^63-1"),
+    ),
+    Case(
+        "train-epochs-huge", ("train", "--config", "{ws}/train.toml", "--epochs", str(10**9)), ("--epochs",)
+    ),
+    Case(
+        "config-seed-2-64",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "seed", "2^63-1"),
+        write("c.toml", b"seed = 18446744073709551616\n"),
+    ),
+    Case(
+        "train-config-seed-2-64",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "seed"),
+        write(
+            "t.toml",
+            b'seed = 18446744073709551616\n[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n',
+        ),
+    ),
+    # --- item 5: non-finite or empty value ranges
+    Case("value-range-infinite", fid("{ws}/fake.npz", "--value-range=-inf,inf"), ("--value-range", "finite")),
+    Case("value-range-nan", fid("{ws}/fake.npz", "--value-range=nan,1"), ("--value-range", "finite")),
+    Case("value-range-empty", fid("{ws}/fake.npz", "--value-range=1,1"), ("--value-range", "1,1")),
+    Case(
+        "value-range-overflowing-width",
+        fid("{ws}/fake.npz", "--value-range=-1e308,1e308"),
+        ("--value-range",),
+    ),
+    Case(
+        "config-value-range-infinite",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "value_range", "finite"),
+        write("c.toml", b"value_range = [-inf, inf]\n"),
+    ),
+    Case(
+        "ckpt-output-range-infinite",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "output_range", "inf"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=(-float("inf"), float("inf")))),
+    ),
+    Case(
+        "torchscript-value-range-infinite",
+        fid("{ws}/gen_ts.pt", "--z-dim", "100", "--value-range=0,inf"),
+        ("--value-range", "finite"),
+    ),
+    # --- item 6: a config file's values get the command line's checks, also when an option replaces them
+    Case(
+        "config-seed-negative",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "seed = -1", ">= 0"),
+        write("c.toml", b"seed = -1\n"),
+    ),
+    Case(
+        "config-batch-size-zero",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "batch_size = 0", ">= 1"),
+        write("c.toml", b"batch_size = 0\n"),
+    ),
+    Case(
+        "config-n-wrong-type-overridden",
+        fid(str(CKPT), "--config", "{tmp}/c.toml", "--n", "40"),
+        ("c.toml", "n must be an integer", "abc"),
+        write("c.toml", b'n = "abc"\n'),
+    ),
+    Case(
+        "config-seed-negative-overridden",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml", "--seed", "3"),
+        ("c.toml", "seed = -1"),
+        write("c.toml", b"seed = -1\n"),
+    ),
+    Case(
+        "config-bootstrap-huge",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "bootstrap", "10,000"),
+        write("c.toml", b"bootstrap = 100000000\n"),
+    ),
+    Case(
+        "config-n-huge",
+        fid(str(CKPT), "--config", "{tmp}/c.toml"),
+        ("c.toml", "n = 99999999999999999999999"),
+        write("c.toml", b"n = 99999999999999999999999\n"),
+    ),
     # --- the cache root
     Case(
         "cache-root-is-a-file",

@@ -16,6 +16,7 @@ from PIL import Image
 
 from gan_eval.data.base import ArraySource, Source, content_hash, subset_indices
 from gan_eval.errors import UserError, describe_exception
+from gan_eval.limits import check_value_range
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -186,7 +187,7 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
                 f"{spec}: float images need an explicit value range (--value-range -1,1 or 0,1); "
                 "uint8 arrays need none"
             )
-        lo, hi = float(value_range[0]), float(value_range[1])
+        lo, hi = check_value_range(f"{spec}: --value-range", value_range)
         if not np.isfinite(arr).all():
             raise UserError(f"{spec}: the array contains NaN or infinite values")
         tol = 1e-3 * (hi - lo)
