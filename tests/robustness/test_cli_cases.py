@@ -919,6 +919,24 @@ CASES: list[Case] = [
             b'seed = 18446744073709551616\n[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n',
         ),
     ),
+    # --- item 4: train --out that cannot be a run folder, refused before any work
+    Case(
+        "train-out-is-a-file",
+        ("train", "--config", "{ws}/train.toml", "--out", "{tmp}/f.txt"),
+        ("--out", "f.txt", "is a file"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "train-out-under-a-file",
+        ("train", "--config", "{ws}/train.toml", "--out", "{tmp}/f.txt/run"),
+        ("--out", "f.txt"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "train-out-unwritable",
+        ("train", "--config", "{ws}/train.toml", "--out", "{ro}/run"),
+        ("--out", "run"),
+    ),
     # --- item 5: non-finite or empty value ranges
     Case("value-range-infinite", fid("{ws}/fake.npz", "--value-range=-inf,inf"), ("--value-range", "finite")),
     Case("value-range-nan", fid("{ws}/fake.npz", "--value-range=nan,1"), ("--value-range", "finite")),

@@ -4,6 +4,61 @@ half-written. Each ends in one UserError (exit code 2 through the CLI) and write
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+import pytest
+from robust_helpers import tree
+
+from gan_eval.errors import UserError
+from gan_eval.train import load_train_config, train
+from gan_eval.train.config import TrainConfig
+
+REPO_CONFIG = "configs/train/mlp_gan.toml"
+
+
+def _tiny_config(**changes) -> TrainConfig:
+    from robust_helpers import CKPT
+
+    config = load_train_config(CKPT.parents[2] / REPO_CONFIG)
+    return dataclasses.replace(config, epochs=1, batch_size=32, **changes)
+
+
+def _images(n: int = 64) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- item 4: no empty --out on any failure
+def test_a_diverging_run_is_one_user_error_and_leaves_no_run_folder(tmp_path):
+    """lr_g = 1e30 used to end in BCELoss's RuntimeError, leaving an empty run folder."""
+    out = tmp_path / "runs" / "lr"
+    with pytest.raises(UserError, match="training diverged in epoch 1.*last good checkpoint is none"):
+        train(_tiny_config(lr_g=1e30), out=out, images=_images(), progress=False, device="cpu")
+    assert list(tmp_path.iterdir()) == []  # neither runs/lr nor runs/
+
+
+def test_a_failed_run_keeps_a_folder_it_did_not_create(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    before = tree(tmp_path)
+    with pytest.raises(UserError, match="diverged"):
+        train(_tiny_config(lr_g=1e30), out=out, images=_images(), progress=False, device="cpu")
+    assert tree(tmp_path) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="diverged"):
+        train(_tiny_config(lr_g=1e30), out=empty, images=_images(), progress=False, device="cpu")
+    assert empty.is_dir()
+
+
+def test_a_network_too_large_to_build_is_refused_before_any_allocation(tmp_path):
+    """Every size within its bound, the product not: counted on the meta device, then refused (item 2)."""
+    config = _tiny_config(generator_args={"hidden": 65_536}, discriminator_args={"hidden": [65_536, 65_536]})
+    with pytest.raises(UserError, match=r"discriminator 'mlp' would have 4,346,544,129 parameters"):
+        train(config, out=tmp_path / "run", images=_images(), progress=False, device="cpu")
+    assert list(tmp_path.iterdir()) == []
+
 
 # ---------------------------------------------------------------- item 3: every count has a stated bound
 def _commands(typer_app, path=()):
