@@ -10,8 +10,10 @@ one corrupt checkpoint appends nothing (issue 15 item 3), and numeric options ar
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
+import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +132,17 @@ def stats_file(name: str, **arrays) -> Setup:
     return make
 
 
+def declared_size(name: str, size: int) -> Setup:
+    """Make the zip's last member declare ``size`` bytes (its central directory entry; the data stays)."""
+
+    def make(tmp: Path, ws) -> None:
+        data = bytearray((tmp / name).read_bytes())
+        struct.pack_into("<I", data, data.rfind(b"PK\x01\x02") + 24, size)
+        (tmp / name).write_bytes(bytes(data))
+
+    return make
+
+
 def both(*setups: Setup) -> Setup:
     def make(tmp: Path, ws) -> None:
         for s in setups:
@@ -153,6 +166,9 @@ def rng_u8(*shape: int, seed: int = 0) -> np.ndarray:
 
 GRAY = rng_u8(16, 16)
 RGB = rng_u8(16, 16, 3)
+_png = io.BytesIO()
+Image.fromarray(GRAY).save(_png, "PNG")
+PNG = _png.getvalue()
 
 # ---------------------------------------------------------------- the cases
 CASES: list[Case] = [
@@ -999,6 +1015,19 @@ CASES: list[Case] = [
         fid(str(CKPT), "--config", "{tmp}/c.toml"),
         ("c.toml", "n = 99999999999999999999999"),
         write("c.toml", b"n = 99999999999999999999999\n"),
+    ),
+    # --- item 7: zips read member by member, each member's declared size checked first
+    Case(
+        "zip-member-declares-3-gib",  # a 3 MB zip of 3 GiB used 6.9 GB before failing
+        fid("{tmp}/x.zip"),
+        ("x.zip", "b.png", "declares 3,221,225,472 bytes"),
+        both(zip_of("x.zip", {"a.png": PNG, "b.png": PNG}), declared_size("x.zip", 3 * 2**30)),
+    ),
+    Case(
+        "zip-member-holds-more-than-declared",  # zipfile reads what is declared, then the CRC fails
+        fid("{tmp}/x.zip"),
+        ("x.zip", "b.png", "cannot read member"),
+        both(zip_of("x.zip", {"a.png": PNG, "b.png": PNG}), declared_size("x.zip", 10)),
     ),
     # --- the cache root
     Case(
