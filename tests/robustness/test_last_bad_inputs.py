@@ -5,11 +5,16 @@ half-written. Each ends in one UserError (exit code 2 through the CLI) and write
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
-from robust_helpers import tree
+from robust_helpers import assert_one_line_error, invoke, tree
 
+from gan_eval.atomic import probe_writable
 from gan_eval.errors import UserError
 from gan_eval.train import load_train_config, train
 from gan_eval.train.config import TrainConfig
@@ -150,3 +155,61 @@ def test_a_zip_member_that_declares_too_many_bytes_is_refused_unread(tmp_path):
     with pytest.raises(UserError, match=r"x\.zip: member 0001\.png declares 3,221,225,472 bytes"):
         ZipSource(tmp_path / "x.zip", spec="x.zip")
     assert ZIP_MEMBER_MAX_BYTES < 3 * 2**30
+
+
+# ---------------------------------------------------------------- item 8: clearing a read-only cache
+@contextmanager
+def _read_only(folder: Path):
+    """``folder`` read-only for this process: 0o555 folders for a normal user; for root (whom permissions do
+    not stop) a read-only bind mount of it, as a read-only file system would be. Skips when neither works."""
+    if os.geteuid() != 0:
+        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+        for p in folders:
+            p.chmod(0o555)
+        try:
+            yield
+        finally:
+            for p in folders:
+                p.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"root, and no read-only bind mount here ({done.stderr.decode().strip()})")
+    try:
+        if probe_writable(folder) is None:
+            pytest.skip("the bind mount is not read-only")
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _filled_cache(root: Path) -> None:
+    from gan_eval.stats import Moments
+    from gan_eval.stats.reference import save_cached
+
+    for key in ("a" * 64, "b" * 64):
+        assert save_cached(key, Moments(np.zeros(4), np.eye(4), 10, {}), features=np.ones((3, 4), np.float32))
+    (root / "compiled" / "sub").mkdir(parents=True)
+    (root / "compiled" / "sub" / "kernel.so").write_bytes(b"x")
+
+
+@pytest.mark.parametrize("kind", ["stats", "all"])
+def test_clearing_a_read_only_cache_is_one_error_line_and_removes_nothing(tmp_cache, kind):
+    """It printed "removed" and exit 0 while every file was still there (shutil.rmtree ignored errors)."""
+    _filled_cache(tmp_cache)
+    before = tree(tmp_cache)
+    with _read_only(tmp_cache):
+        result = invoke(["cache", "clear", kind, "--yes"])
+        assert "removed" not in result.stdout
+        assert_one_line_error(result, ("cannot remove", str(tmp_cache / "stats"), "nothing was removed"))
+        assert tree(tmp_cache) == before
+
+
+def test_a_file_that_cannot_be_removed_is_reported_not_counted_as_removed(tmp_cache):
+    _filled_cache(tmp_cache)
+    with _read_only(tmp_cache / "compiled" / "sub"):
+        result = invoke(["cache", "clear", "compiled", "--yes"])
+        assert "removed" not in result.stdout
+        assert_one_line_error(result, ("cannot remove", "kernel.so", "1 file(s)", "compiled"))
+        assert (tmp_cache / "compiled" / "sub" / "kernel.so").is_file()
+    assert len(list((tmp_cache / "stats").iterdir())) == 8  # the other kinds are untouched
