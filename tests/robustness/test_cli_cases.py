@@ -156,6 +156,27 @@ def glued_results(tmp: Path, ws) -> None:
     (tmp / "glued.csv").write_text(lines[0] + lines[1].rstrip("\n") + lines[2])  # two rows on one line
 
 
+def damaged_results(damage: str) -> Setup:
+    """The workspace's results table (header, 2 rows) with one line damaged: a byte that is not UTF-8, a
+    NUL byte, a row cut to 5 fields, a value of the wrong type."""
+
+    def make(tmp: Path, ws) -> None:
+        head, row1, row2 = Path(ws["results"]).read_bytes().splitlines(keepends=True)
+        if damage == "not-utf8-on-line-3":
+            row2 = b"\xff\xfe" + row2
+        elif damage == "nul-byte":
+            row2 = row2[:30] + b"\0" + row2[30:]
+        elif damage == "short-row-in-the-middle":
+            row1 = b",".join(row1.split(b",")[:5]) + b"\n"
+        else:
+            cells = row2.split(b",")
+            cells[head.decode().split(",").index("n_fake")] = b"many"
+            row2 = b",".join(cells)
+        (tmp / "r.csv").write_bytes(head + row1 + row2)
+
+    return make
+
+
 def foreign_parquet(tmp: Path, ws) -> None:
     pd.DataFrame({"a": [1], "b": [2]}).to_parquet(tmp / "r.parquet")
 
@@ -164,6 +185,8 @@ def rng_u8(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
+SAVING_FID = ("fid", "--real", "{ws}/real.npz", "--fake", "{ws}/fake.npz", "-e", "dummy", "-q")
+SAVING_FID += ("--results", "{tmp}/r.csv")
 GRAY = rng_u8(16, 16)
 RGB = rng_u8(16, 16, 3)
 _png = io.BytesIO()
@@ -1028,6 +1051,32 @@ CASES: list[Case] = [
         fid("{tmp}/x.zip"),
         ("x.zip", "b.png", "cannot read member"),
         both(zip_of("x.zip", {"a.png": PNG, "b.png": PNG}), declared_size("x.zip", 10)),
+    ),
+    # --- item 9: every row of a --results target checked before the evaluation; report and gate name the line
+    *(
+        Case(
+            f"{command}-results-{damage}",
+            {
+                "fid": SAVING_FID,
+                "report": ("report", "--results", "{tmp}/r.csv", "--no-samples", "-o", "{tmp}/r.md"),
+                "gate": ("gate", "--config", "{ws}/gate.toml", "--results", "{tmp}/r.csv"),
+            }[command],
+            ("r.csv", *names),
+            damaged_results(damage),
+        )
+        for command in ("fid", "report", "gate")
+        for damage, names in (
+            ("not-utf8-on-line-3", ("UTF-8", "line 3")),
+            ("nul-byte", ("NUL", "line 3")),
+            ("short-row-in-the-middle", ("line 2 has 5 fields",)),
+            ("wrong-type-value", ("n_fake (expected int64, got 'many') on line 3",)),
+        )
+    ),
+    Case(
+        "results-dangling-symlink",  # passed the up-front check, then failed after the evaluation
+        SAVING_FID,
+        ("--results", "r.csv", "broken symbolic link"),
+        lambda tmp, ws: (tmp / "r.csv").symlink_to(tmp / "nowhere" / "r.csv"),
     ),
     # --- the cache root
     Case(
