@@ -213,3 +213,58 @@ def test_a_file_that_cannot_be_removed_is_reported_not_counted_as_removed(tmp_ca
         assert_one_line_error(result, ("cannot remove", "kernel.so", "1 file(s)", "compiled"))
         assert (tmp_cache / "compiled" / "sub" / "kernel.so").is_file()
     assert len(list((tmp_cache / "stats").iterdir())) == 8  # the other kinds are untouched
+
+
+# ---------------------------------------------------------------- item 10: a cache entry under another's name
+def test_a_cache_entry_swapped_for_another_valid_one_is_not_used(tmp_cache):
+    """Another key's statistics file copied over an entry, with its own (matching) sidecar, passed the
+    checksum and was used: the key stored inside is now compared with the name it is read under."""
+    import shutil
+
+    from gan_eval.stats import Moments
+    from gan_eval.stats.reference import entry_name, load_cached, save_cached
+
+    a, b = "a" * 64, "b" * 64
+    for key, value in ((a, 0.0), (b, 1.0)):
+        feats = np.full((5, 4), value, np.float32)
+        save_cached(key, Moments(np.full(4, value), np.eye(4), 5, {}), features=feats)
+    stats = tmp_cache / "stats"
+    for suffix in (".npz", ".features.npz"):
+        for ext in ("", ".sha256"):
+            name = entry_name(a).replace(".npz", suffix) + ext
+            shutil.copy(stats / (entry_name(b).replace(".npz", suffix) + ext), stats / name)
+    with pytest.warns(UserWarning, match=r"holds the statistics of another key \(bbbbbbbb.*removing it"):
+        assert load_cached(a) is None
+    assert not (stats / entry_name(a)).exists()
+    assert load_cached(b, need_features=True).moments.mu[0] == 1.0  # the real owner is untouched
+    save_cached(a, Moments(np.zeros(4), np.eye(4), 5, {}), features=np.zeros((5, 4), np.float32))
+    (stats / entry_name(a).replace(".npz", ".features.npz")).unlink()  # now only the features are swapped
+    for ext in ("", ".sha256"):
+        name = entry_name(b).replace(".npz", ".features.npz") + ext
+        shutil.copy(stats / name, stats / name.replace("b" * 32, "a" * 32))
+    with pytest.warns(UserWarning, match="features.npz holds the statistics of another key"):
+        assert load_cached(a, need_features=True) is None
+    assert load_cached(a).moments.mu[0] == 0.0
+
+
+def test_the_cli_recomputes_a_swapped_real_set_entry_with_one_warning(ws, tmp_cache, tmp_path):
+    import json
+    import shutil
+
+    args = ["fid", "--real", ws["real"], "--fake", ws["fake"], "-e", "dummy", "--no-save", "--json", "-q"]
+    first = invoke(args)
+    assert first.exit_code == 0, first.output
+    (entry,) = (tmp_cache / "stats").glob("*.npz")
+    np.savez(tmp_path / "other.npz", images=np.zeros((30, 1, 16, 16), np.uint8) + 3)
+    other = invoke(
+        ["fid", "--real", tmp_path / "other.npz", "--fake", ws["fake"], "-e", "dummy", "--no-save", "-q"]
+    )
+    assert other.exit_code == 0, other.output
+    (foreign,) = set((tmp_cache / "stats").glob("*.npz")) - {entry}
+    for ext in ("", ".sha256"):
+        shutil.copy(f"{foreign}{ext}", f"{entry}{ext}")
+    again = invoke(args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["values"]["fid"] == json.loads(first.stdout)["values"]["fid"]
+    (line,) = [ln for ln in again.stderr.splitlines() if ln.strip()]
+    assert line.startswith("gan-eval: warning: cache file") and "another key" in line, line

@@ -248,7 +248,7 @@ def load_array_file(path: Path, *, spec: str, value_range: Sequence[float] | Non
                     raise UserError(
                         f"{spec}: is a statistics file (mu, sigma), not images; pass it as --real"
                     )
-                if "features" in keys and set(keys) <= {"features", "logits"}:
+                if "features" in keys and set(keys) <= {"features", "logits", "key"}:
                     raise UserError(f"{spec}: holds extracted features (a gan-eval cache file), not images")
                 key = next((k for k in ("images", "x", "samples", "arr_0") if k in keys), None)
                 if key is None and len(keys) == 1:
