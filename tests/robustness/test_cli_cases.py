@@ -909,6 +909,15 @@ CASES: list[Case] = [
             b"args = { hidden = [512, 10000000] }\n",
         ),
     ),
+    Case(
+        "train-config-too-many-parameters",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "4,346,544,129 parameters", "268,435,456"),
+        write(
+            "t.toml",
+            b'[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\nargs = { hidden = [65536, 65536] }\n',
+        ),
+    ),
     # --- item 3: counts bounded by what a machine can do, refused at parse time
     Case("n-huge", fid(str(CKPT), "--n", "99999999999999999999999"), ("--n", "100,000,000")),
     Case("n-9.2e18", fid(str(CKPT), "--n", "9200000000000000000"), ("--n", "9200000000000000000")),

@@ -58,10 +58,14 @@ def test_a_failed_run_keeps_a_folder_it_did_not_create(tmp_path):
 
 
 def test_a_network_too_large_to_build_is_refused_before_any_allocation(tmp_path):
-    """Every size within its bound, the product not: counted on the meta device, then refused (item 2)."""
-    config = _tiny_config(generator_args={"hidden": 65_536}, discriminator_args={"hidden": [65_536, 65_536]})
+    """Every size within its bound, the product not: counted on the meta device, then refused (item 2), when
+    the config is made and again when train() builds it for images of another shape."""
     with pytest.raises(UserError, match=r"discriminator 'mlp' would have 4,346,544,129 parameters"):
-        train(config, out=tmp_path / "run", images=_images(), progress=False, device="cpu")
+        _tiny_config(discriminator_args={"hidden": [65_536, 65_536]})
+    config = _tiny_config(generator_args={"hidden": 60_000})  # 47 M parameters for 28x28 images
+    big = np.zeros((64, 3, 128, 128), np.uint8)  # 2.9 G for 3x128x128 ones
+    with pytest.raises(UserError, match=r"generator 'mlp' would have 2,955,\d{3},\d{3} parameters"):
+        train(config, out=tmp_path / "run", images=big, progress=False, device="cpu")
     assert list(tmp_path.iterdir()) == []
 
 

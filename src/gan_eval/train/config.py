@@ -93,7 +93,7 @@ class TrainConfig:
     num_threads: int = 0
 
     def __post_init__(self) -> None:
-        from gan_eval.train.models import DISCRIMINATORS, GENERATORS
+        from gan_eval.train.models import DISCRIMINATORS, GENERATORS, check_network
 
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
@@ -172,6 +172,16 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(f"train config {self.name!r}: {message}")
+        from gan_eval.train.models import discriminator_args, generator_args
+
+        shape = (1, 28, 28)  # the DATASETS' images (train() checks again for images of another shape)
+        g_args = generator_args(self.generator_arch, self.generator_args, self.latent_dim, shape)
+        try:
+            check_network("generator", self.generator_arch, g_args)
+            d_args = discriminator_args(self.discriminator_arch, self.discriminator_args, shape)
+            check_network("discriminator", self.discriminator_arch, d_args)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"train config {self.name!r}: bad architecture arguments ({e})") from None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists, no tuples) that ``torch.load(weights_only=True)`` and TOML can hold."""

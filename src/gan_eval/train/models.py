@@ -206,10 +206,12 @@ def discriminator_args(name: str, args: dict[str, Any], img_shape: Sequence[int]
     return dict(args, channels=int(img_shape[0]))
 
 
-def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
-    """``table[name](**args)`` once its sizes are known to fit: ValueError for a size outside
-    ``gan_eval.limits`` or a network over :data:`~gan_eval.limits.MAX_PARAMS` parameters (counted on the meta
-    device, which allocates nothing), before a byte of weights is allocated."""
+def check_network(kind: str, name: str, args: dict[str, Any]) -> None:
+    """ValueError when network ``name`` (a key of ``GENERATORS`` or ``DISCRIMINATORS``, by ``kind``) built
+    from ``args`` would have a size outside ``gan_eval.limits`` or more than
+    :data:`~gan_eval.limits.MAX_PARAMS` parameters, counted on the meta device (which allocates nothing);
+    TypeError for arguments its constructor does not take."""
+    table = GENERATORS if kind == "generator" else DISCRIMINATORS
     if name not in table:
         raise KeyError(f"unknown {kind} architecture {name!r}; known: {sorted(table)}")
     problems = arch_size_problems(f"{kind} args", args)
@@ -225,6 +227,10 @@ def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[s
             f"{kind} {name!r} would have {n_params:,} parameters; gan-eval builds at most "
             f"{MAX_PARAMS:,} (1 GiB of float32 weights)"
         )
+
+
+def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
+    check_network(kind, name, args)  # before a byte of weights is allocated
     return table[name](**args)
 
 
