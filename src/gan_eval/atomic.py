@@ -2,7 +2,10 @@
 
 Every file gan-eval writes goes to a temporary name in the same folder and is renamed (``os.replace``);
 cached files also get a ``<name>.sha256`` sidecar, and a file whose sidecar is missing or does not match is
-reported, removed and rebuilt, never used (:func:`verified`).
+reported, removed and rebuilt, never used (:func:`verified`). The pair is kept consistent at every instant:
+before the rename, the sidecar lists the checksums of both the file being replaced and the new one (one line
+each); after it, the new one alone. A kill at any point leaves under the final name either no file, the old
+file or the new one, each listed by its sidecar.
 
 Interrupted writes (kill -9, power loss) can leave a temporary file ``.NAME.XXXXXXXX.tmp`` behind, never a
 partial file under the final name. A writer holds an exclusive ``flock`` on its temporary file until the
@@ -87,23 +90,55 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, checksum: bool = 
     except OSError as e:
         raise _output_error(path, e) from e
     tmp = Path(tmp_name)
+    previous: list[str] | None = None  # what the sidecar listed, once this write has changed it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # "a live writer": sweepers leave locked temporary files alone
         write(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; cache files are ordinary files
-        if checksum:
+        if checksum:  # the sidecar first accepts the file being replaced and the new one (module docstring)
             digest = sha256_file(tmp)
+            old = listed_digests(path)
+            _write_sidecar(path, [*old, digest])
+            previous = old
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if previous is not None:  # the rename failed: the sidecar lists the file that is still there
+            _restore_sidecar(path, previous)
         if isinstance(e, OSError) and _is_target_error(e, (tmp, path)):
             raise _output_error(path, e) from e
         raise
     finally:
         os.close(fd)
     if checksum:
-        atomic_write_bytes(_sidecar(path), f"{digest}  {path.name}\n".encode(), checksum=False)
+        _write_sidecar(path, [digest])
     return path
+
+
+def _restore_sidecar(path: Path, digests: list[str]) -> None:
+    try:
+        if digests:
+            _write_sidecar(path, digests)
+        else:
+            _sidecar(path).unlink(missing_ok=True)
+    except (OSError, UserError):  # best effort: the error being raised is the one to report
+        pass
+
+
+def _write_sidecar(path: Path, digests: list[str]) -> None:
+    lines = "".join(f"{d}  {path.name}\n" for d in dict.fromkeys(digests))  # sha256sum's format, in order
+    atomic_write_bytes(_sidecar(path), lines.encode(), checksum=False)
+
+
+def listed_digests(path: Path) -> list[str]:
+    """The sha256 checksums the sidecar of ``path`` accepts (one, or two while a write replaces the file);
+    empty when it has none or cannot be read."""
+    side = _sidecar(Path(path))
+    try:
+        text = side.read_text(encoding="ascii", errors="replace") if side.is_file() else ""
+    except OSError:
+        return []
+    return [words[0] for words in (line.split() for line in text.splitlines()) if words]
 
 
 def _is_target_error(e: OSError, ours: tuple[Path, ...]) -> bool:
@@ -161,22 +196,24 @@ def read_verified(path: Path) -> bytes | None:
 
 
 def _matches_sidecar(path: Path, digest: str) -> bool:
-    side = _sidecar(path)
-    try:
-        words = side.read_text(encoding="ascii", errors="replace").split() if side.is_file() else []
-    except OSError:
-        words = []
-    expected = words[0] if words else None
-    if expected is not None and digest == expected:
+    expected = listed_digests(path)
+    if digest in expected:
         return True
-    why = "has no checksum" if expected is None else "does not match its checksum (corrupt or truncated)"
+    why = "has no checksum" if not expected else "does not match its checksum (corrupt or truncated)"
+    return discard(path, why, stacklevel=4)
+
+
+def discard(path: Path, why: str, *, stacklevel: int = 2) -> bool:
+    """A cache file that must not be used: removed with its sidecar (left when the cache is read-only), with
+    one warning ``cache file PATH WHY; removing it and rebuilding``. Returns False."""
+    side = _sidecar(path)
     try:
         path.unlink(missing_ok=True)
         side.unlink(missing_ok=True)
         action = "removing it and rebuilding"
     except OSError:  # a read-only cache: leave it, do not use it
         action = "ignoring it (the cache is read-only)"
-    warnings.warn(f"cache file {path} {why}; {action}", stacklevel=3)
+    warnings.warn(f"cache file {path} {why}; {action}", stacklevel=stacklevel)
     return False
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -150,17 +151,47 @@ def cache_listing() -> list[dict[str, Any]]:
 
 def clear_cache(kinds: tuple[str, ...]) -> list[Path]:
     """Remove the cache folders ``kinds``, and the stale temporary files of every other cache folder.
-    Returns what was removed."""
+    Returns what was removed.
+
+    A folder that cannot be emptied (a read-only cache) is a UserError naming it, before anything is
+    removed; a file that still cannot be removed is a UserError too (the folder is not reported removed).
+    """
     root = cache_root()
     _check_root(root)
+    for kind in kinds:
+        folder = root / kind
+        for where in (folder, root) if folder.exists() else ():  # its entries, and the folder itself
+            reason = probe_writable(where)
+            if reason is not None:
+                raise UserError(
+                    f"{_root_label(root)}: cannot remove {folder} ({where} is not writable: {reason}); "
+                    "nothing was removed"
+                )
     removed: list[Path] = []
     for kind in SUBFOLDERS:
         folder = root / kind
         if kind in kinds:
             if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove_tree(folder)
                 removed.append(folder)
             _checked.discard(folder)
         elif folder.is_dir():
             removed += sweep_stale_temps(folder)
     return removed
+
+
+def _remove_tree(folder: Path) -> None:
+    failed: list[tuple[str, BaseException]] = []
+
+    def note(_func: Any, path: str, exc: Any) -> None:
+        failed.append((path, exc[1] if isinstance(exc, tuple) else exc))
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=note)
+    else:  # onerror: deprecated from Python 3.12 on
+        shutil.rmtree(folder, onerror=note)
+    if failed:
+        path, e = failed[0]
+        why = getattr(e, "strerror", None) or str(e)
+        left = sum(1 for p in folder.rglob("*") if not p.is_dir())
+        raise UserError(f"cannot remove {path} ({why}); {left} file(s) under {folder} are left")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_eval.errors import UserError
+from gan_eval.limits import COUNTS, check_count, check_value_range
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,6 +68,18 @@ class EvalConfig:
     train: str | None = None  # copy: the training set (default: the real dataset's train split)
     heldout: str | None = None  # copy: held-out real images (default: the real dataset's test split)
     copy_space: str = "both"  # copy: compare in "features", "pixels" or "both"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # the CLI checks these when it parses them; TOML and Python here
+            check_field(f"{f.name} =", f.name, getattr(self, f.name))
+
+
+def check_field(label: str, key: str, value: Any) -> None:
+    """Counts within their bounds (:data:`gan_eval.limits.COUNTS`) and a finite, non-empty value range."""
+    if value is not None and key in COUNTS:
+        check_count(label, value, *COUNTS[key])
+    elif value is not None and key == "value_range":
+        check_value_range(label, value)
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -131,14 +144,23 @@ def _coerce(where: str, key: str, value: Any, hint: Any) -> Any:
     return value
 
 
-def dataclass_from_mapping(cls: Any, values: dict[str, Any], where: str) -> Any:
-    """``cls(**values)`` after checking every key is a field and every value fits its type."""
+def checked_mapping(cls: Any, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` after checking every key is a field of ``cls``, every value fits its type, and counts and
+    value ranges are valid (:func:`check_field`); UserError naming ``where`` and the key."""
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise UserError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
     checked = {k: _coerce(where, k, v, hints[k]) for k, v in values.items()}
+    for key, value in checked.items():
+        check_field(f"{where}: {key} =", key, value)
+    return checked
+
+
+def dataclass_from_mapping(cls: Any, values: dict[str, Any], where: str) -> Any:
+    """``cls(**values)`` after :func:`checked_mapping`."""
+    checked = checked_mapping(cls, values, where)
     try:
         return cls(**checked)
     except TypeError as e:  # a required field is missing
@@ -163,6 +185,8 @@ def load_eval_config(
     if nested:
         raise UserError(f"{where}: eval configs have flat keys only; found section(s) {nested}")
     chosen = set(values) | (set(overrides) if explicit is None else set(explicit))
+    if path is not None:  # the file's own values, also those an option replaces: one check for both routes
+        checked_mapping(EvalConfig, values, where)
     values.update(overrides)
     if values.get("fake") is None:
         raise UserError(f"{where}: no fake set; give --fake (or a path) or `fake = ...` in the config file")

@@ -21,6 +21,8 @@ from robust_helpers import CKPT
 from gan_eval.results import append_results, make_rows
 from gan_eval.stats import save_moments
 
+REPO = Path(__file__).resolve().parents[2]
+
 GENERATORS_MODULE = '''
 """Generators for the robustness suite's ``module:function`` cases."""
 import torch
@@ -142,6 +144,8 @@ def ws(tmp_path_factory) -> Workspace:
     (root / "gate.toml").write_text("[absolute]\nfid = { max = 1e9 }\n")
     files["gate"] = root / "gate.toml"
     (root / "eval.toml").write_text('extractor = "dummy"\nmetrics = ["fid"]\n')
+    (root / "train.toml").write_text((REPO / "configs" / "train" / "mlp_gan.toml").read_text())
+    files["train_config"] = root / "train.toml"
     files["eval_config"] = root / "eval.toml"
     (root / "bomb.png").write_bytes(_png_header(20_000, 20_000))  # 400 Mpx: over Pillow's bomb limit
     (root / "big_header.png").write_bytes(_png_header(9_000, 9_000))  # 81 Mpx: under it, no pixel data

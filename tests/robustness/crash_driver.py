@@ -1,12 +1,16 @@
-"""Kill -9 at random points of gan-eval's writes (run by test_crash_safety.py as a subprocess).
+"""Kill -9 at random points of gan-eval's writes, and at chosen instants (run by test_crash_safety.py as a
+subprocess).
 
 ``python crash_driver.py PLAN.json`` imports gan-eval once (no computation, so no thread pool exists yet),
 then for each job forks a child that repeats one write forever - ``gan-eval stats -o``, a statistics-cache
 entry, a training checkpoint, a results-table append - and kills it with SIGKILL after the job's delay,
 counted from the fork, or (``after_ready``) from the end of the child's first write, so that kills also land
-in the steady loop of a command whose first pass is slow. It prints one JSON line: per job, the temporary
-files found right after the kill (evidence that the kill landed inside a write). The test then checks the
-files under their final names and runs each write once more.
+in the steady loop of a command whose first pass is slow. A ``cache-at-POINT-N-START`` job instead kills
+itself at one instant of a cache-entry write: right before or right after (POINT) the N-th rename of a data
+file onto its final name (1: the statistics, 2: the features), the instants between a file's rename and its
+sidecar's writes, into an empty cache or over an older entry of the same key (START). It prints one JSON
+line: per job, the temporary files found right after the kill (evidence that the kill landed inside a
+write). The test then checks the files under their final names and runs each write once more.
 """
 
 from __future__ import annotations
@@ -70,7 +74,45 @@ def _loop(kind: str, work: Path, ckpt_src: str, images: str, ready) -> None:  # 
         while True:
             append_results(rows, work / name)
             ready()
+    elif kind.startswith("cache-at-"):
+        from gan_eval.stats import Moments
+        from gan_eval.stats.reference import save_cached
+
+        _, _, point, nth, start = kind.split("-")
+
+        def entry(value: float) -> tuple[Moments, np.ndarray]:
+            feats = np.full((50, 8), value, np.float32)
+            return Moments(np.full(8, value), np.eye(8), 50, {"spec": f"crash {value}"}), feats
+
+        if start == "replacing":
+            old, old_feats = entry(0.0)
+            save_cached(INSTANT_KEY, old, features=old_feats)
+        new, new_feats = entry(1.0)
+        _kill_at(point, int(nth))
+        save_cached(INSTANT_KEY, new, features=new_feats)
+        raise SystemExit(f"{kind}: the kill point was never reached")
     raise SystemExit(f"unknown kind {kind}")
+
+
+INSTANT_KEY = "d" * 64
+
+
+def _kill_at(point: str, nth: int) -> None:
+    """From now on, SIGKILL this process right ``before`` or right ``after`` the ``nth`` rename of a data file
+    (not a ``.sha256`` sidecar) onto its final name."""
+    real_replace, seen = os.replace, [0]
+
+    def replace(src, dst, **kwargs):
+        hit = not os.fspath(dst).endswith(".sha256")
+        seen[0] += hit
+        hit = hit and seen[0] == nth
+        if hit and point == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst, **kwargs)
+        if hit and point == "after":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = replace
 
 
 class _Ready:
@@ -106,10 +148,11 @@ def main() -> None:
             finally:
                 os._exit(3)
         os.close(w)
-        if job.get("after_ready"):
-            select.select([r], [], [], 120)
-        time.sleep(job["delay"])
-        os.kill(pid, signal.SIGKILL)
+        if not job.get("self_kill"):  # (a self_kill child kills itself at its instant)
+            if job.get("after_ready"):
+                select.select([r], [], [], 120)
+            time.sleep(job["delay"])
+            os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         os.close(r)  # only now: a child writing to a closed pipe would die of SIGPIPE, not of our kill
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL

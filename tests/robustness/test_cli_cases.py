@@ -10,8 +10,10 @@ one corrupt checkpoint appends nothing (issue 15 item 3), and numeric options ar
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
+import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +132,17 @@ def stats_file(name: str, **arrays) -> Setup:
     return make
 
 
+def declared_size(name: str, size: int) -> Setup:
+    """Make the zip's last member declare ``size`` bytes (its central directory entry; the data stays)."""
+
+    def make(tmp: Path, ws) -> None:
+        data = bytearray((tmp / name).read_bytes())
+        struct.pack_into("<I", data, data.rfind(b"PK\x01\x02") + 24, size)
+        (tmp / name).write_bytes(bytes(data))
+
+    return make
+
+
 def both(*setups: Setup) -> Setup:
     def make(tmp: Path, ws) -> None:
         for s in setups:
@@ -143,6 +156,27 @@ def glued_results(tmp: Path, ws) -> None:
     (tmp / "glued.csv").write_text(lines[0] + lines[1].rstrip("\n") + lines[2])  # two rows on one line
 
 
+def damaged_results(damage: str) -> Setup:
+    """The workspace's results table (header, 2 rows) with one line damaged: a byte that is not UTF-8, a
+    NUL byte, a row cut to 5 fields, a value of the wrong type."""
+
+    def make(tmp: Path, ws) -> None:
+        head, row1, row2 = Path(ws["results"]).read_bytes().splitlines(keepends=True)
+        if damage == "not-utf8-on-line-3":
+            row2 = b"\xff\xfe" + row2
+        elif damage == "nul-byte":
+            row2 = row2[:30] + b"\0" + row2[30:]
+        elif damage == "short-row-in-the-middle":
+            row1 = b",".join(row1.split(b",")[:5]) + b"\n"
+        else:
+            cells = row2.split(b",")
+            cells[head.decode().split(",").index("n_fake")] = b"many"
+            row2 = b",".join(cells)
+        (tmp / "r.csv").write_bytes(head + row1 + row2)
+
+    return make
+
+
 def foreign_parquet(tmp: Path, ws) -> None:
     pd.DataFrame({"a": [1], "b": [2]}).to_parquet(tmp / "r.parquet")
 
@@ -151,8 +185,13 @@ def rng_u8(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
+SAVING_FID = ("fid", "--real", "{ws}/real.npz", "--fake", "{ws}/fake.npz", "-e", "dummy", "-q")
+SAVING_FID += ("--results", "{tmp}/r.csv")
 GRAY = rng_u8(16, 16)
 RGB = rng_u8(16, 16, 3)
+_png = io.BytesIO()
+Image.fromarray(GRAY).save(_png, "PNG")
+PNG = _png.getvalue()
 
 # ---------------------------------------------------------------- the cases
 CASES: list[Case] = [
@@ -774,6 +813,297 @@ CASES: list[Case] = [
     Case("train-config-missing", ("train", "--config", "{tmp}/t.toml"), ("t.toml",)),
     Case(
         "train-config-bad", ("train", "--config", "{tmp}/t.toml"), ("t.toml",), write("t.toml", b"epochs = [")
+    ),
+    # --- issue 22 section 5, items 1 and 2: checkpoint metadata of the wrong type or size, at read time
+    Case(
+        "ckpt-output-range-strings",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "output_range", "'a'"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=["a", "b"])),
+    ),
+    Case(
+        "ckpt-image-shape-strings",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "image_shape", "'28'"),
+        modified_ckpt("g.pt", lambda c: c.update(image_shape=["1", "28", "28"])),
+    ),
+    Case(
+        "ckpt-format-version-string",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "format_version", "'1'"),
+        modified_ckpt("g.pt", lambda c: c.update(format_version="1")),
+    ),
+    Case(
+        "ckpt-epoch-string",  # used to fail only when the rows were appended, after the whole evaluation
+        fid("{tmp}/g.pt"),
+        ("g.pt", "epoch", "'abc'"),
+        modified_ckpt("g.pt", lambda c: c.update(epoch="abc")),
+    ),
+    Case(
+        "ckpt-step-negative",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "global_step"),
+        modified_ckpt("g.pt", lambda c: c.update(global_step=-3)),
+    ),
+    Case(
+        "ckpt-seed-float",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "seed"),
+        modified_ckpt("g.pt", lambda c: c.update(seed=1.5)),
+    ),
+    Case(
+        "ckpt-dataset-not-a-string",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "dataset"),
+        modified_ckpt("g.pt", lambda c: c.update(dataset=7)),
+    ),
+    Case(
+        "gate-fake-ckpt-epoch-string",  # was exit 1, which a CI reads as a failed gate
+        ("gate", "--config", "{ws}/gate.toml", "--fake", "{tmp}/g.pt", "--real", "{ws}/real.npz", "-e")
+        + ("dummy", "--n", "40", "-m", "fid", "--bootstrap", "0", "-q"),
+        ("g.pt", "epoch"),
+        modified_ckpt("g.pt", lambda c: c.update(epoch="abc")),
+    ),
+    Case(
+        "sample-ckpt-output-range-strings",
+        ("sample", "{tmp}/g.pt", "-n", "4", "-o", "{tmp}/g.png"),
+        ("g.pt", "output_range"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=["a", "b"])),
+    ),
+    Case(
+        "ckpt-hidden-negative",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "hidden = -5", "1..65,536"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"]["args"].update(hidden=-5)),
+    ),
+    Case(
+        "ckpt-hidden-huge",  # was an attempt to allocate 40 GB
+        fid("{tmp}/g.pt"),
+        ("g.pt", "hidden = 100000000"),
+        modified_ckpt("g.pt", lambda c: c["generator_arch"]["args"].update(hidden=10**8)),
+    ),
+    Case(
+        "ckpt-latent-huge",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "latent"),
+        modified_ckpt(
+            "g.pt",
+            lambda c: (c["latent"].update(dim=10**9), c["generator_arch"]["args"].update(latent_dim=10**9)),
+        ),
+    ),
+    Case(
+        "ckpt-too-many-parameters",  # every size within bounds, their product not: counted, never allocated
+        fid("{tmp}/g.pt"),
+        ("g.pt", "parameters", "268,435,456"),
+        modified_ckpt(
+            "g.pt",
+            lambda c: c["generator_arch"]["args"].update(hidden=65_536, img_shape=[1, 4096, 4096]),
+        ),
+    ),
+    Case(
+        "train-config-latent-huge",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "latent.dim", "65,536"),
+        write(
+            "t.toml",
+            b'[latent]\ndim = 1000000000\n[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n',
+        ),
+    ),
+    Case(
+        "train-config-hidden-negative",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "hidden = -5"),
+        write(
+            "t.toml", b'[generator]\narch = "mlp"\nargs = { hidden = -5 }\n[discriminator]\narch = "mlp"\n'
+        ),
+    ),
+    Case(
+        "train-config-d-hidden-huge",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "discriminator.args hidden"),
+        write(
+            "t.toml",
+            b'[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n'
+            b"args = { hidden = [512, 10000000] }\n",
+        ),
+    ),
+    Case(
+        "train-config-too-many-parameters",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "4,346,544,129 parameters", "268,435,456"),
+        write(
+            "t.toml",
+            b'[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\nargs = { hidden = [65536, 65536] }\n',
+        ),
+    ),
+    # --- item 3: counts bounded by what a machine can do, refused at parse time
+    Case("n-huge", fid(str(CKPT), "--n", "99999999999999999999999"), ("--n", "100,000,000")),
+    Case("n-9.2e18", fid(str(CKPT), "--n", "9200000000000000000"), ("--n", "9200000000000000000")),
+    Case("seed-2-64", fid("{ws}/fake.npz", "--seed", str(2**64)), ("--seed", str(2**64), "2^63-1")),
+    Case("seed-2-63", fid("{ws}/fake.npz", "--seed", str(2**63)), ("--seed", "int64")),  # ran, then failed
+    Case("bootstrap-huge", fid("{ws}/fake.npz", "--bootstrap", "100000000"), ("--bootstrap", "10,000")),
+    Case("batch-size-huge", fid("{ws}/fake.npz", "--batch-size", "10000000"), ("--batch-size", "65,536")),
+    Case("real-limit-huge", fid("{ws}/fake.npz", "--real-limit", str(10**12)), ("--real-limit",)),
+    Case("z-dim-huge", fid("{ws}/gen_ts.pt", "--z-dim", str(10**9)), ("--z-dim", "65,536")),
+    Case(
+        "compare-bootstrap-huge",
+        ("compare", str(CKPT), "--real", "{ws}/real.npz", "-e", "dummy", "--bootstrap", "100000000"),
+        ("--bootstrap",),
+    ),
+    Case(
+        "gate-bootstrap-huge",
+        ("gate", "--config", "{ws}/gate.toml", "--fake", str(CKPT), "--bootstrap", "100000000"),
+        ("--bootstrap",),
+    ),
+    Case("sample-n-huge", ("sample", str(CKPT), "-n", str(10**12), "-o", "{tmp}/g.png"), ("-n",)),
+    Case("sample-seed-2-64", ("sample", str(CKPT), "--seed", str(2**64), "-o", "{tmp}/g.png"), ("--seed",)),
+    Case(
+        "stats-limit-huge",
+        ("stats", "{ws}/real.npz", "-o", "{tmp}/s.npz", "-e", "dummy", "--limit", str(10**12)),
+        ("--limit",),
+    ),
+    Case(
+        "train-seed-2-64",
+        ("train", "--config", "{ws}/train.toml", "--seed", str(2**64)),
+        ("--seed", "2^63-1"),
+    ),
+    Case(
+        "train-epochs-huge", ("train", "--config", "{ws}/train.toml", "--epochs", str(10**9)), ("--epochs",)
+    ),
+    Case(
+        "config-seed-2-64",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "seed", "2^63-1"),
+        write("c.toml", b"seed = 18446744073709551616\n"),
+    ),
+    Case(
+        "train-config-seed-2-64",
+        ("train", "--config", "{tmp}/t.toml", "--out", "{tmp}/run"),
+        ("t.toml", "seed"),
+        write(
+            "t.toml",
+            b'seed = 18446744073709551616\n[generator]\narch = "mlp"\n[discriminator]\narch = "mlp"\n',
+        ),
+    ),
+    # --- item 4: train --out that cannot be a run folder, refused before any work
+    Case(
+        "train-out-is-a-file",
+        ("train", "--config", "{ws}/train.toml", "--out", "{tmp}/f.txt"),
+        ("--out", "f.txt", "is a file"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "train-out-under-a-file",
+        ("train", "--config", "{ws}/train.toml", "--out", "{tmp}/f.txt/run"),
+        ("--out", "f.txt"),
+        write("f.txt", b"x"),
+    ),
+    Case(
+        "train-out-unwritable",
+        ("train", "--config", "{ws}/train.toml", "--out", "{ro}/run"),
+        ("--out", "run"),
+    ),
+    # --- item 5: non-finite or empty value ranges
+    Case("value-range-infinite", fid("{ws}/fake.npz", "--value-range=-inf,inf"), ("--value-range", "finite")),
+    Case("value-range-nan", fid("{ws}/fake.npz", "--value-range=nan,1"), ("--value-range", "finite")),
+    Case("value-range-empty", fid("{ws}/fake.npz", "--value-range=1,1"), ("--value-range", "1,1")),
+    Case(
+        "value-range-overflowing-width",
+        fid("{ws}/fake.npz", "--value-range=-1e308,1e308"),
+        ("--value-range",),
+    ),
+    Case(
+        "config-value-range-infinite",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "value_range", "finite"),
+        write("c.toml", b"value_range = [-inf, inf]\n"),
+    ),
+    Case(
+        "ckpt-output-range-infinite",
+        fid("{tmp}/g.pt"),
+        ("g.pt", "output_range", "inf"),
+        modified_ckpt("g.pt", lambda c: c.update(output_range=(-float("inf"), float("inf")))),
+    ),
+    Case(
+        "torchscript-value-range-infinite",
+        fid("{ws}/gen_ts.pt", "--z-dim", "100", "--value-range=0,inf"),
+        ("--value-range", "finite"),
+    ),
+    # --- item 6: a config file's values get the command line's checks, also when an option replaces them
+    Case(
+        "config-seed-negative",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "seed = -1", ">= 0"),
+        write("c.toml", b"seed = -1\n"),
+    ),
+    Case(
+        "config-batch-size-zero",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "batch_size = 0", ">= 1"),
+        write("c.toml", b"batch_size = 0\n"),
+    ),
+    Case(
+        "config-n-wrong-type-overridden",
+        fid(str(CKPT), "--config", "{tmp}/c.toml", "--n", "40"),
+        ("c.toml", "n must be an integer", "abc"),
+        write("c.toml", b'n = "abc"\n'),
+    ),
+    Case(
+        "config-seed-negative-overridden",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml", "--seed", "3"),
+        ("c.toml", "seed = -1"),
+        write("c.toml", b"seed = -1\n"),
+    ),
+    Case(
+        "config-bootstrap-huge",
+        fid("{ws}/fake.npz", "--config", "{tmp}/c.toml"),
+        ("c.toml", "bootstrap", "10,000"),
+        write("c.toml", b"bootstrap = 100000000\n"),
+    ),
+    Case(
+        "config-n-huge",
+        fid(str(CKPT), "--config", "{tmp}/c.toml"),
+        ("c.toml", "n = 99999999999999999999999"),
+        write("c.toml", b"n = 99999999999999999999999\n"),
+    ),
+    # --- item 7: zips read member by member, each member's declared size checked first
+    Case(
+        "zip-member-declares-3-gib",  # a 3 MB zip of 3 GiB used 6.9 GB before failing
+        fid("{tmp}/x.zip"),
+        ("x.zip", "b.png", "declares 3,221,225,472 bytes"),
+        both(zip_of("x.zip", {"a.png": PNG, "b.png": PNG}), declared_size("x.zip", 3 * 2**30)),
+    ),
+    Case(
+        "zip-member-holds-more-than-declared",  # zipfile reads what is declared, then the CRC fails
+        fid("{tmp}/x.zip"),
+        ("x.zip", "b.png", "cannot read member"),
+        both(zip_of("x.zip", {"a.png": PNG, "b.png": PNG}), declared_size("x.zip", 10)),
+    ),
+    # --- item 9: every row of a --results target checked before the evaluation; report and gate name the line
+    *(
+        Case(
+            f"{command}-results-{damage}",
+            {
+                "fid": SAVING_FID,
+                "report": ("report", "--results", "{tmp}/r.csv", "--no-samples", "-o", "{tmp}/r.md"),
+                "gate": ("gate", "--config", "{ws}/gate.toml", "--results", "{tmp}/r.csv"),
+            }[command],
+            ("r.csv", *names),
+            damaged_results(damage),
+        )
+        for command in ("fid", "report", "gate")
+        for damage, names in (
+            ("not-utf8-on-line-3", ("UTF-8", "line 3")),
+            ("nul-byte", ("NUL", "line 3")),
+            ("short-row-in-the-middle", ("line 2 has 5 fields",)),
+            ("wrong-type-value", ("n_fake (expected int64, got 'many') on line 3",)),
+        )
+    ),
+    Case(
+        "results-dangling-symlink",  # passed the up-front check, then failed after the evaluation
+        SAVING_FID,
+        ("--results", "r.csv", "broken symbolic link"),
+        lambda tmp, ws: (tmp / "r.csv").symlink_to(tmp / "nowhere" / "r.csv"),
     ),
     # --- the cache root
     Case(

@@ -1,11 +1,14 @@
-"""kill -9 at random points of every kind of write; afterwards each file under its final name is complete
-(it loads, and its sha256 sidecar, when there is one, matches) or absent, and the next run succeeds and
-removes the temporary files the kills left behind.
+"""kill -9 at random points of every kind of write, and at the instants around a cache file's rename;
+afterwards each file under its final name is complete (it loads, and its sha256 sidecar exists and lists
+it) or absent, and the next run succeeds and removes the temporary files the kills left behind.
 
 One subprocess (crash_driver.py) imports gan-eval once and forks a child per kill: ``gan-eval stats -o``
 (which also writes the statistics cache), a statistics-cache entry with features (4 MB), a training
 checkpoint, and results-table appends (CSV and parquet), each killed after a seeded random delay, several
-seeds per kind. Evidence that kills land inside writes: temporary files found right after some kills.
+seeds per kind; and cache-entry writes killed right before and right after the rename of each of their two
+files, into an empty cache and over an older entry (issue 22 section 5 item 10: a kill after the rename used
+to leave a complete file with no sidecar). Evidence that kills land inside writes: temporary files found
+right after some kills.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ KINDS = {  # kind -> kill delay range in seconds, from the fork
     "results-parquet": (0.1, 0.8),
 }
 SEEDS = range(4)
+#: kinds killed at one instant (crash_driver.py): before/after the rename of file 1 or 2 of a cache entry
+INSTANT_KINDS = [
+    f"cache-at-{point}-{nth}-{start}"
+    for point in ("before", "after")
+    for nth in (1, 2)
+    for start in ("fresh", "replacing")
+]
 AFTER_READY = {"stats": (0.0, 0.3)}  # odd seeds of these kinds: the delay counts from the first write's end
 DRIVER = Path(__file__).with_name("crash_driver.py")
 
@@ -52,6 +62,8 @@ def crashed(tmp_path_factory):
             jobs.append(
                 {"kind": kind, "seed": seed, "delay": delay, "after_ready": after_ready, "work": work}
             )
+    for kind in INSTANT_KINDS:
+        jobs.append({"kind": kind, "seed": 0, "delay": 0.0, "self_kill": True, "work": str(root / kind)})
     plan = root / "plan.json"
     plan.write_text(json.dumps({"jobs": jobs, "ckpt": str(CKPT), "images": str(images)}))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -68,9 +80,12 @@ def _jobs(crashed, kind):
 
 
 def _sidecar_ok(path: Path) -> None:
+    """Every file under its final name has a sidecar that lists its checksum (two are listed while a write
+    replaces the file), at every instant of a write."""
     side = path.with_name(path.name + ".sha256")
-    if side.exists():  # absent only when the kill fell between the first rename and its sidecar
-        assert side.read_text().split()[0] == sha256_file(path), f"{path}: complete file, wrong checksum"
+    assert side.exists(), f"{path}: a complete file without its sidecar"
+    listed = [line.split()[0] for line in side.read_text().splitlines()]
+    assert sha256_file(path) in listed, f"{path}: its sidecar does not list it"
 
 
 def _check_final_files(kind: str, work: Path) -> None:
@@ -82,7 +97,7 @@ def _check_final_files(kind: str, work: Path) -> None:
     for p in finals:
         if p.suffix == ".sha256":  # checked with its file
             continue
-        if kind in ("stats", "cache") and p.suffix == ".npz":
+        if (kind in ("stats", "cache") or kind.startswith("cache-at-")) and p.suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:  # every array readable: the file is complete
                 for k in z.files:
                     z[k]
@@ -107,12 +122,42 @@ def test_kill_9_leaves_each_final_file_complete_or_absent(crashed, kind):
         _check_final_files(kind, Path(job["work"]))
 
 
+@pytest.mark.parametrize("kind", INSTANT_KINDS)
+def test_a_kill_around_a_cache_files_rename_leaves_an_entry_that_is_used_or_absent(
+    crashed, kind, monkeypatch
+):
+    """Each file of the entry is the old or the new one, listed by its sidecar: read back without a warning
+    (a file without a sidecar, or a sidecar that does not list it, would be reported and rebuilt)."""
+    import warnings
+
+    from crash_driver import INSTANT_KEY
+
+    from gan_eval.stats.reference import load_cached
+
+    (job,) = _jobs(crashed, kind)
+    assert job["killed"], job
+    work = Path(job["work"])
+    _check_final_files(kind, work)
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(work / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        entry = load_cached(INSTANT_KEY)
+        with_features = load_cached(INSTANT_KEY, need_features=True)
+    replacing, point, nth = kind.endswith("replacing"), kind.split("-")[2], int(kind.split("-")[3])
+    assert (entry is not None) == (replacing or point == "after" or nth == 2)
+    assert (with_features is not None) == (replacing or (point, nth) == ("after", 2))
+    if entry is not None:  # the statistics are the new ones once their rename happened
+        assert entry.moments.mu[0] == (1.0 if (point, nth) != ("before", 1) else 0.0)
+
+
 def test_some_kills_landed_inside_a_write(crashed):
     """Without this the test above could pass by killing only between writes. The cache and checkpoint
     loops spend about half their time inside a write (measured), so with 12 kills of the atomic-write kinds,
     fewer than two inside a write has odds below 1/1000; and every kind must have finished some write."""
     atomic = [j for j in crashed["jobs"] if j["kind"] in ("cache", "checkpoint", "results-parquet")]
     assert sum(bool(j["temps"]) for j in atomic) >= 2, atomic
+    before = [j for j in crashed["jobs"] if j["kind"].startswith("cache-at-before")]
+    assert all(j["temps"] for j in before), before  # killed with the new file written, not yet renamed
     for kind in KINDS:
         assert any(any(Path(j["work"]).rglob("*.*")) for j in _jobs(crashed, kind)), (
             f"{kind}: nothing written"
@@ -126,7 +171,7 @@ def _rerun(kind: str, work: Path, images: Path) -> None:
     if kind == "stats":
         r = invoke(["stats", images, "-o", work / "stats.npz", "-e", "mnist-lenet", "-q"])
         assert r.exit_code == 0, r.output
-    elif kind == "cache":
+    elif kind == "cache" or kind.startswith("cache-at-"):
         from gan_eval.stats import Moments
         from gan_eval.stats.reference import load_cached, save_cached
 
@@ -150,8 +195,11 @@ def _rerun(kind: str, work: Path, images: Path) -> None:
         assert len(load_results(path)) == n + 2
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", [*KINDS, *INSTANT_KINDS])
 def test_the_next_run_succeeds_and_removes_stale_temporary_files(crashed, kind, monkeypatch):
+    from gan_eval import cache
+
+    monkeypatch.setattr(cache, "_checked", set())  # the next run is a new process: it sweeps each folder anew
     for job in _jobs(crashed, kind):
         work = Path(job["work"])
         monkeypatch.setenv("GAN_EVAL_CACHE", str(work / "cache"))

@@ -114,8 +114,10 @@ def test_random_arrays_load_as_uint8_images_or_user_error(arr, as_npz, rng):
     if arr.dtype == np.uint8 or (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_):
         expected = arr.astype(np.int64)
     else:
-        assert rng is not None and np.issubdtype(arr.dtype, np.floating)
-        lo, hi = rng
+        assert np.issubdtype(arr.dtype, np.floating)
+        lo, hi = rng or (-1.0, 1.0)  # the range float arrays are taken to lie in unless given
+        if rng is None:  # ... and accepted only when some value is negative (else: a [0, 1] array, refused)
+            assert arr.min() < -1e-3 * 2
         expected = np.clip(np.rint((arr.astype(np.float64) - lo) * (255.0 / (hi - lo))), 0, 255)
     assert np.array_equal(np.sort(out.ravel()).astype(np.int64), np.sort(expected.ravel()).astype(np.int64))
 

@@ -260,7 +260,7 @@ def test_normalizing_each_batch_gives_the_floats_of_normalizing_the_whole_set():
 def test_r1_penalty_matches_its_closed_form():
     """R1 = mean_i ||grad_x D(x_i)||^2 against the gradients written out by hand (float64, equal to rounding):
     D(x) = sum(a * x^2) + sum(w * x) has grad 2 a x + w per sample."""
-    from gan_eval.train.loop import r1_penalty
+    from gan_eval.train.losses import r1_penalty
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(1, 3, 5, 5, generator=g, dtype=torch.float64)

@@ -19,18 +19,22 @@ from gan_eval.errors import UserError
 
 # ----------------------------------------------------------------------------- shared options
 def int_opt(*names: str, help: str, min: int | None = None) -> Any:
-    """An integer option; with ``min``, a smaller value is refused at parse time, before any work, in one
-    line that names the option and the value (``--batch-size -3: expected an integer >= 1``)."""
-    if min is None:
-        return typer.Option(*names, help=help)
+    """An integer option, refused at parse time, before any work, in one line that names the option and the
+    value (``--batch-size -3: expected an integer >= 1``) when it is below ``min`` or above its bound in
+    :data:`gan_eval.limits.COUNTS` (looked up by the option's long name; the help states both bounds)."""
+    from gan_eval.limits import COUNTS, check_count, count_key, show
+
     name = max(names, key=len)
+    low, high = COUNTS.get(count_key(name), (min, None))
+    low = low if min is None else min
+    if low is None:
+        return typer.Option(*names, help=help)
 
     def check(value: int | None) -> int | None:
-        if value is not None and value < min:
-            raise UserError(f"{name} {value}: expected an integer >= {min}")
-        return value
+        return None if value is None else check_count(name, value, low, high)
 
-    return typer.Option(*names, help=f"{help} [>= {min}]", callback=check)
+    bounds = f"[>= {low}]" if high is None else f"[{low}..{show(high)}]"
+    return typer.Option(*names, help=f"{help} {bounds}", callback=check)
 
 
 def extractor_help(default: str, why: str = "") -> str:
@@ -295,15 +299,9 @@ def with_options(*names: str, **overrides: Any) -> Callable[[Callable[..., Any]]
 
 
 def parse_range(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise UserError(f"--value-range {value!r}: expected two numbers like -1,1") from None
-    if not hi > lo:
-        raise UserError(f"--value-range {value!r}: the upper bound must exceed the lower")
-    return lo, hi
+    from gan_eval.limits import check_value_range
+
+    return None if value is None else check_value_range("--value-range", value)
 
 
 def _metrics_list(value: str) -> tuple[str, ...]:

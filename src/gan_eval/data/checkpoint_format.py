@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import pickle
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 
 from gan_eval.errors import UserError
+from gan_eval.limits import MAX_LAYER, MAX_SEED, arch_size_problems
 
 FORMAT = "gan-eval-gan-checkpoint"
 FORMAT_VERSION = 1
@@ -188,34 +190,24 @@ def validate_checkpoint(ckpt: Any, where: str) -> dict[str, Any]:
             else ""
         )
         raise UserError(f"{where}: not a gan-eval checkpoint, missing keys {missing}{hint}")
-    if (
-        ckpt.get("format", FORMAT) != FORMAT
-        or int(ckpt.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION
-    ):
+    version = ckpt.get("format_version", FORMAT_VERSION)
+    if ckpt.get("format", FORMAT) != FORMAT or (_is_int(version) and not 1 <= version <= FORMAT_VERSION):
         raise UserError(
-            f"{where}: checkpoint format {ckpt.get('format')!r} v{ckpt.get('format_version')} "
-            f"is not supported (this gan-eval reads {FORMAT!r} up to v{FORMAT_VERSION})"
+            f"{where}: checkpoint format {ckpt.get('format')!r} v{version!r} "
+            f"is not supported (this gan-eval reads {FORMAT!r} v1 to v{FORMAT_VERSION})"
         )
-    arch, latent, rng, shape = (
-        ckpt["generator_arch"],
-        ckpt["latent"],
-        ckpt["output_range"],
-        ckpt["image_shape"],
-    )
-    problems = []
-    if not (
-        isinstance(arch, dict) and isinstance(arch.get("name"), str) and isinstance(arch.get("args"), dict)
-    ):
-        problems.append("generator_arch must be {'name': str, 'args': dict}")
-    if not (isinstance(latent, dict) and isinstance(latent.get("dim"), int) and latent["dim"] > 0):
-        problems.append("latent must be {'dim': int > 0, 'distribution': str}")
-    elif latent.get("distribution", "normal") not in DISTRIBUTIONS:
-        problems.append(f"latent distribution {latent.get('distribution')!r} is not one of {DISTRIBUTIONS}")
-    if not (isinstance(rng, (list, tuple)) and len(rng) == 2 and float(rng[0]) < float(rng[1])):
-        problems.append(f"output_range must be (low, high) with low < high, got {rng!r}")
-    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and int(shape[0]) in (1, 3)):
-        problems.append(f"image_shape must be (C, H, W) with C = 1 or 3, got {shape!r}")
-    for key in ("generator", "generator_ema"):
+    problems = [
+        f"{message}, got {repr(ckpt[key])[:60]}"
+        for key, ok, message in _FIELD_RULES
+        if key in ckpt and not ok(ckpt[key])
+    ]
+    args = ckpt["generator_arch"].get("args") if isinstance(ckpt["generator_arch"], dict) else None
+    if isinstance(args, dict):
+        problems += arch_size_problems("generator_arch args", args)
+    distribution = ckpt["latent"].get("distribution", "normal") if isinstance(ckpt["latent"], dict) else None
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        problems.append(f"latent distribution {distribution!r} is not one of {DISTRIBUTIONS}")
+    for key in ("generator", "generator_ema", "discriminator"):
         sd = ckpt.get(key)
         if sd is not None and not (
             isinstance(sd, dict) and all(isinstance(v, torch.Tensor) for v in sd.values())
@@ -224,3 +216,53 @@ def validate_checkpoint(ckpt: Any, where: str) -> dict[str, Any]:
     if problems:
         raise UserError(f"{where}: malformed gan-eval checkpoint: " + "; ".join(problems))
     return ckpt
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_size(v: Any) -> bool:
+    return _is_int(v) and 1 <= v <= MAX_LAYER
+
+
+def _is_range(v: Any) -> bool:
+    """Two finite numbers (not strings) ``low < high`` whose width is finite too."""
+    if not (isinstance(v, (list, tuple)) and len(v) == 2):
+        return False
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return False
+    return float(v[0]) < float(v[1]) and math.isfinite(float(v[1]) - float(v[0]))
+
+
+#: (key, check, message) for every metadata field of a checkpoint: read time refuses any that does not fit
+_FIELD_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("format_version", _is_int, "format_version must be an integer"),
+    ("gan_eval_version", lambda v: isinstance(v, str), "gan_eval_version must be a string"),
+    ("torch_version", lambda v: isinstance(v, str), "torch_version must be a string"),
+    (
+        "generator_arch",
+        lambda v: isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("args"), dict),
+        "generator_arch must be {'name': str, 'args': dict}",
+    ),
+    (
+        "latent",
+        lambda v: isinstance(v, dict) and _is_size(v.get("dim")),
+        f"latent must be {{'dim': int in 1..{MAX_LAYER:,}, 'distribution': str}}",
+    ),
+    ("output_range", _is_range, "output_range must be two finite numbers (low, high) with low < high"),
+    (
+        "image_shape",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_size, v)) and v[0] in (1, 3),
+        f"image_shape must be three integers (C, H, W) with C = 1 or 3 and H, W in 1..{MAX_LAYER:,}",
+    ),
+    ("dataset", lambda v: isinstance(v, str), "dataset must be a string"),
+    ("epoch", lambda v: _is_int(v) and v >= 0, "epoch must be an integer >= 0"),
+    ("global_step", lambda v: _is_int(v) and v >= 0, "global_step must be an integer >= 0"),
+    ("step", lambda v: _is_int(v) and v >= 0, "step must be an integer >= 0"),
+    ("seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, "seed must be an integer in 0..2^63-1"),
+    ("config", lambda v: isinstance(v, dict), "config must be a dict"),
+    ("losses", lambda v: isinstance(v, dict), "losses must be a dict"),
+    ("resumable", lambda v: isinstance(v, bool), "resumable must be true or false"),
+    *((k, lambda v: isinstance(v, dict), f"{k} must be a dict") for k in RESUME_KEYS[1:]),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from PIL import Image
 
 from gan_eval.data.base import ArraySource, Source, content_hash, subset_indices
 from gan_eval.errors import UserError, describe_exception
+from gan_eval.limits import check_value_range
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -132,28 +134,50 @@ class FolderSource(_EncodedImagesSource):
         return self.folder / self.names[i]
 
 
+#: A zip member that declares more bytes than this is refused before it is read: an uncompressed 8-bit RGB
+#: image at Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, 89.5 Mpx) is 256 MiB.
+ZIP_MEMBER_MAX_BYTES = 256 * 2**20
+
+
 class ZipSource(_EncodedImagesSource):
-    """All images inside a zip file (sorted by member name)."""
+    """All images inside a zip file (sorted by member name), read member by member when they are hashed or
+    decoded: at most the members of the batches in flight are in memory, whatever the zip's size (the
+    whole zip used to be decompressed into memory first). Every image member's declared size is checked
+    against :data:`ZIP_MEMBER_MAX_BYTES` before any is read, and zipfile reads no more than a member
+    declares (a member that holds more fails its CRC check)."""
 
     def __init__(self, path: Path, *, spec: str, limit: int | None = None, seed: int = 0, workers: int = 2):
         if not path.is_file():
             raise UserError(f"{spec}: no such file")
         try:
-            with zipfile.ZipFile(path) as zf:
-                self.names = sorted(
-                    n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS) and not n.endswith("/")
-                )
-                self._blobs = {n: zf.read(n) for n in self.names}
+            self._zip = zipfile.ZipFile(path)
+            infos = {
+                i.filename: i
+                for i in self._zip.infolist()
+                if i.filename.lower().endswith(IMAGE_EXTENSIONS) and not i.is_dir()
+            }
         except Exception as e:  # noqa: BLE001 - BadZipFile, OSError, NotImplementedError (compression), ...
             raise UserError(f"{spec}: not a readable zip file ({describe_exception(e)})") from None
+        for info in infos.values():
+            if info.file_size > ZIP_MEMBER_MAX_BYTES:
+                raise UserError(
+                    f"{spec}: member {info.filename} declares {info.file_size:,} bytes, more than an image "
+                    f"gan-eval decodes ({ZIP_MEMBER_MAX_BYTES:,} bytes)"
+                )
+        self.names, self._infos, self._lock = sorted(infos), infos, threading.Lock()
         self._finish_init(spec, "zip", limit, seed, workers)
         h = hashlib.sha256()
-        for i in self.index:
-            h.update(self.names[i].encode() + b"\0" + hashlib.sha256(self._blobs[self.names[i]]).digest())
+        for i in self.index:  # content hash, one member at a time
+            h.update(self.names[i].encode() + b"\0" + hashlib.sha256(self._read(i)).digest())
         self.identity = f"zip:{h.hexdigest()[:16]}"
 
     def _read(self, i: int) -> bytes:
-        return self._blobs[self.names[i]]
+        name = self.names[i]
+        try:
+            with self._lock:  # one reader of the shared file at a time; decoding runs outside the lock
+                return self._zip.read(self._infos[name])
+        except Exception as e:  # noqa: BLE001 - BadZipFile (CRC), zlib.error, OSError, ...
+            raise UserError(f"{self.spec}: cannot read member {name} ({describe_exception(e)})") from None
 
 
 def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | None = None) -> np.ndarray:
@@ -183,7 +207,9 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating):
-        lo, hi = (-1.0, 1.0) if value_range is None else (float(value_range[0]), float(value_range[1]))
+        lo, hi = (
+            (-1.0, 1.0) if value_range is None else check_value_range(f"{spec}: --value-range", value_range)
+        )
         if not np.isfinite(arr).all():
             raise UserError(f"{spec}: the array contains NaN or infinite values")
         tol = 1e-3 * (hi - lo)
@@ -234,7 +260,7 @@ def read_array_file(path: Path, *, spec: str) -> np.ndarray:
                     raise UserError(
                         f"{spec}: is a statistics file (mu, sigma), not images; pass it as --real"
                     )
-                if "features" in keys and set(keys) <= {"features", "logits"}:
+                if "features" in keys and set(keys) <= {"features", "logits", "key"}:
                     raise UserError(f"{spec}: holds extracted features (a gan-eval cache file), not images")
                 key = next((k for k in ("images", "x", "samples", "arr_0") if k in keys), None)
                 if key is None and len(keys) == 1:

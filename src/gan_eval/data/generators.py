@@ -161,10 +161,9 @@ def load_checkpoint_sampler(
 def _value_range(value_range: Sequence[float] | None, spec: str) -> tuple[float, float]:
     if value_range is None:
         return DEFAULT_RANGE
-    lo, hi = (float(v) for v in value_range)
-    if not lo < hi:
-        raise UserError(f"{spec}: --value-range must be LOW HIGH with LOW < HIGH, got {lo:g} {hi:g}")
-    return lo, hi
+    from gan_eval.limits import check_value_range
+
+    return check_value_range(f"{spec}: --value-range", value_range)
 
 
 def check_output_range(images: torch.Tensor, sampler: GeneratorSampler) -> None:

@@ -65,6 +65,8 @@ def check_results_target(path: Path | str) -> Path:
     """
     path = Path(path)
     where = f"--results {path}"
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{where}: is a broken symbolic link (to {os.readlink(path)}); remove it or fix it")
     if path.is_dir():
         raise UserError(f"{where}: is a folder; expected a .csv or .parquet file name")
     if _is_parquet(path):
@@ -77,15 +79,17 @@ def check_results_target(path: Path | str) -> Path:
     if _is_parquet(path):
         check_output_target(path, "--results")  # the file is replaced: its folder must be writable
         _check_parquet_schema(path)
-        return path
-    try:
-        with open(path, "ab"):  # opening for append changes nothing
-            pass
-    except OSError as e:
-        raise UserError(f"{where}: cannot append to it ({e.strerror})") from None
-    if path.stat().st_size:
+    else:
+        try:
+            with open(path, "ab"):  # opening for append changes nothing
+                pass
+        except OSError as e:
+            raise UserError(f"{where}: cannot append to it ({e.strerror})") from None
+        if not path.stat().st_size:
+            return path
         _check_csv_header(path)  # the legacy header is accepted: the first append migrates it
-        _csv_tail(path)
+    with _locked(path, shared=True):  # every row, as report and gate will read them (naming a bad line)
+        _read(path)
     return path
 
 
@@ -186,14 +190,25 @@ def _make_parent(path: Path) -> None:
 
 
 def _read_text(path: Path) -> str:
+    """The table's text; UserError naming the line of a byte that is not UTF-8 or a NUL byte."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(
-            f"results file {path} is not UTF-8 text (byte {e.start}); it is not a gan-eval results table"
-        ) from None
+        data = path.read_bytes()
     except OSError as e:
         raise UserError(f"results file {path} cannot be read ({e.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserError(
+            f"results file {path} is not UTF-8 text (line {line}, byte {e.start}); it is not a gan-eval "
+            "results table"
+        ) from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise UserError(
+            f"results file {path}: line {line} holds a NUL byte (a damaged file); delete or fix it"
+        )
+    return text
 
 
 def _check_csv_header(path: Path) -> bool:
@@ -294,6 +309,7 @@ def _read(path: Path) -> pd.DataFrame:
     if not text:  # created by an append that was killed before its first write: a table with no rows yet
         return coerce_to_schema(pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS}), source=str(path))
     _csv_tail(path, text)
+    lines = _row_lines(path, text)
     try:
         with warnings.catch_warnings():
             # index_col=False: a first row longer than the header is an error, not an index
@@ -301,22 +317,28 @@ def _read(path: Path) -> pd.DataFrame:
             raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
     except Exception as e:  # noqa: BLE001 - pandas raises many types for a malformed file
         raise UserError(
-            f"results file {path} could not be read as a results table: {_bad_row(text, e)}"
+            f"results file {path} could not be read as a results table: {_first_line(e)}"
         ) from None
-    return coerce_to_schema(raw, source=str(path))
+    return coerce_to_schema(raw, source=str(path), lines=lines if len(lines) == len(raw) else None)
 
 
-def _bad_row(text: str, e: BaseException) -> str:
-    """The first record whose field count differs from the header's, or pandas' own message."""
+def _row_lines(path: Path, text: str) -> list[int]:
+    """The line each row starts on (the header is line 1); UserError naming the first row with more or fewer
+    fields than the header (rows glued together, a row cut short)."""
+    reader = csv.reader(io.StringIO(text))
+    lines: list[int] = []
     try:
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader)
+        header = next(reader, [])
+        start = reader.line_num + 1
         for record in reader:
             if record and len(record) != len(header):
-                return (
-                    f"line {reader.line_num} has {len(record)} fields, the header {len(header)} "
-                    "(rows glued together or cut short)"
+                raise UserError(
+                    f"results file {path}: line {start} has {len(record)} fields, the header "
+                    f"{len(header)} (rows glued together or cut short); delete or fix that line"
                 )
-    except (csv.Error, StopIteration):
-        pass
-    return _first_line(e)
+            if record:
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise UserError(f"results file {path}: line {reader.line_num} is not a CSV row ({e})") from None
+    return lines

@@ -48,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -247,10 +247,11 @@ def _has_schema(df: pd.DataFrame) -> bool:
     return True
 
 
-def coerce_to_schema(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+def coerce_to_schema(df: pd.DataFrame, *, source: str, lines: Sequence[int] | None = None) -> pd.DataFrame:
     """Return ``df`` with exactly the schema's columns, in order, with the schema's dtypes.
 
-    Raises UserError naming the missing columns or the columns whose values do not fit their dtype.
+    Raises UserError naming the missing columns or the columns whose values do not fit their dtype, with
+    the line of the first such value when ``lines`` (the file's line of each row) is given.
     """
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing and set(missing) <= set(ADDED_COLUMNS):  # a table from before these columns: they are empty
@@ -275,9 +276,10 @@ def coerce_to_schema(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
             continue
         blank = s.isna() | (s.astype(str).str.strip() == "")
         num = pd.to_numeric(s.where(~blank, None), errors="coerce")
-        if (num.isna() & ~blank).any():
-            example = s[num.isna() & ~blank].iloc[0]
-            bad.append(f"{name} (expected {col.dtype}, got {example!r})")
+        wrong = num.isna() & ~blank
+        if wrong.any():
+            at = f" on line {lines[int(wrong.to_numpy().argmax())]}" if lines is not None else ""
+            bad.append(f"{name} (expected {col.dtype}, got {s[wrong].iloc[0]!r}){at}")
             continue
         if col.dtype == "float64":
             out[name] = num.astype("float64")

@@ -63,10 +63,24 @@ def _shipped_ok(path: Path) -> Path | None:
     side = path.with_name(path.name + ".sha256")
     if not path.is_file() or not side.is_file():
         return None
-    if atomic.sha256_file(path) != side.read_text().split()[0]:
+    if atomic.sha256_file(path) not in atomic.listed_digests(path):
         warnings.warn(f"shipped statistics {path} do not match their sha256; ignoring them", stacklevel=3)
         return None
     return path
+
+
+def _holds_key(path: Path, stored: Any, key: str, removable: bool) -> bool:
+    """Whether the entry ``path`` holds the statistics of ``key`` (the key stored inside it). One that holds
+    another key's (a file copied or renamed into the cache, with its sidecar) is never used: a cache file is
+    discarded, a shipped one ignored."""
+    if stored == key:
+        return True
+    why = f"holds the statistics of another key ({str(stored)[:16]}..., not {key[:16]}...)"
+    if removable:
+        atomic.discard(path, why, stacklevel=4)
+    else:
+        warnings.warn(f"shipped statistics {path} {why}; ignoring them", stacklevel=4)
+    return False
 
 
 def load_cached(key: str, *, need_features: bool = False, need_logits: bool = False) -> CachedStats | None:
@@ -76,13 +90,18 @@ def load_cached(key: str, *, need_features: bool = False, need_logits: bool = Fa
         if (atomic.verified(path) if check else _shipped_ok(path)) is None:
             continue
         entry = CachedStats(load_moments(path), path=path)
+        if not _holds_key(path, entry.moments.metadata.get("key"), key, check):
+            continue
         if need_features or need_logits:
             extras = _extras_path(path)
             if (atomic.verified(extras) if check else (extras if extras.is_file() else None)) is None:
                 continue
             with np.load(extras, allow_pickle=False) as z:
+                stored = str(z["key"]) if "key" in z.files else key  # files written before the key was kept
                 entry.features = z["features"] if "features" in z.files else None
                 entry.logits = z["logits"] if "logits" in z.files else None
+            if not _holds_key(extras, stored, key, check):
+                continue
             if (need_features and entry.features is None) or (need_logits and entry.logits is None):
                 continue
         return entry
@@ -154,6 +173,7 @@ def _save_entry(
         arrays = {
             k: v.astype(np.float32) for k, v in (("features", features), ("logits", logits)) if v is not None
         }
+        arrays["key"] = np.asarray(key)  # checked against the name it is read under
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:

@@ -4,14 +4,18 @@ checked) is :mod:`gan_eval.data.checkpoint_format`, shared with the evaluator.""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 
-from gan_eval.atomic import atomic_write
+from gan_eval.atomic import atomic_write, check_output_target
 from gan_eval.data.checkpoint_format import RESUME_KEYS, load_checkpoint
+from gan_eval.errors import UserError
 
 CKPT_PATTERN = "ckpt_epoch_{epoch:03d}.pt"
 _CKPT_RE = re.compile(r"^ckpt_epoch_(\d+)\.pt$")
@@ -33,6 +37,41 @@ def list_checkpoints(out: Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(out: Path) -> Path | None:
     found = list_checkpoints(out)
     return found[-1][1] if found else None
+
+
+@contextmanager
+def run_folder(out: Path) -> Iterator[Path]:
+    """The run folder ``out``, checked before any work (a file, a folder under a file and a folder that
+    cannot be written are UserErrors naming ``--out``); on any failure inside the block, the folders this
+    run created are removed again when they are still empty, so a failed run leaves no empty ``--out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder")
+    check_output_target(out, "--out", allow_dir=True)
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    try:
+        yield out
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()  # only an empty folder: what the run wrote stays
+            except OSError:
+                break
+        raise
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def cleans_up_out(train_fn: _F) -> _F:
+    """Run ``train_fn(config, out=..., ...)`` inside :func:`run_folder` of its ``out``."""
+
+    @functools.wraps(train_fn)
+    def wrapper(*args: Any, out: str | Path, **kwargs: Any) -> Any:
+        with run_folder(Path(out)):
+            return train_fn(*args, out=out, **kwargs)
+
+    return cast(_F, wrapper)
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: Path) -> Path:

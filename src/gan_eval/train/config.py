@@ -47,6 +47,16 @@ from pathlib import Path
 from typing import Any
 
 from gan_eval.errors import UserError
+from gan_eval.limits import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_LAYER,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_THREADS,
+    arch_size_problems,
+    show,
+)
 
 LOSSES = ("bce", "ns", "wgan-gp")
 DATASETS = ("mnist", "fashion-mnist")
@@ -83,7 +93,7 @@ class TrainConfig:
     num_threads: int = 0
 
     def __post_init__(self) -> None:
-        from gan_eval.train.models import DISCRIMINATORS, GENERATORS
+        from gan_eval.train.models import DISCRIMINATORS, GENERATORS, check_network
 
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
@@ -129,6 +139,10 @@ class TrainConfig:
             (self.batch_size >= 2, "batch_size must be >= 2 (batch norm needs two samples)"),
             (self.seed >= 0, "seed must be >= 0"),
             (self.latent_dim >= 1, "latent.dim must be >= 1"),
+            (self.epochs <= MAX_EPOCHS, f"epochs must be <= {show(MAX_EPOCHS)}"),
+            (self.batch_size <= MAX_BATCH, f"batch_size must be <= {show(MAX_BATCH)}"),
+            (self.seed <= MAX_SEED, "seed must be <= 2^63-1 (the results table stores seeds as int64)"),
+            (self.latent_dim <= MAX_LAYER, f"latent.dim must be <= {show(MAX_LAYER)}"),
             (self.lr_g > 0 and self.lr_d > 0, "optim.lr_g and optim.lr_d must be > 0"),
             (is_betas(self.betas_g), f"optim.betas_g must be two numbers in [0, 1), got {self.betas_g!r}"),
             (is_betas(self.betas_d), f"optim.betas_d must be two numbers in [0, 1), got {self.betas_d!r}"),
@@ -149,13 +163,25 @@ class TrainConfig:
                 'loss = "bce" needs probabilities: sigmoid = true in [discriminator] args (or loss = "ns")',
             ),
             (0.0 <= self.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
-            (self.limit >= 0, "run.limit must be >= 0"),
-            (self.eval_every >= 1, "run.eval_every must be >= 1"),
-            (self.num_threads >= 0, "run.num_threads must be >= 0"),
+            (0 <= self.limit <= MAX_SAMPLES, f"run.limit must be in 0..{show(MAX_SAMPLES)}"),
+            (1 <= self.eval_every <= MAX_EPOCHS, f"run.eval_every must be in 1..{show(MAX_EPOCHS)}"),
+            (0 <= self.num_threads <= MAX_THREADS, f"run.num_threads must be in 0..{show(MAX_THREADS)}"),
+            *((False, p) for p in arch_size_problems("generator.args", self.generator_args)),
+            *((False, p) for p in arch_size_problems("discriminator.args", self.discriminator_args)),
         ]
         for ok, message in checks:
             if not ok:
                 raise UserError(f"train config {self.name!r}: {message}")
+        from gan_eval.train.models import discriminator_args, generator_args
+
+        shape = (1, 28, 28)  # the DATASETS' images (train() checks again for images of another shape)
+        g_args = generator_args(self.generator_arch, self.generator_args, self.latent_dim, shape)
+        try:
+            check_network("generator", self.generator_arch, g_args)
+            d_args = discriminator_args(self.discriminator_arch, self.discriminator_args, shape)
+            check_network("discriminator", self.discriminator_arch, d_args)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"train config {self.name!r}: bad architecture arguments ({e})") from None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists, no tuples) that ``torch.load(weights_only=True)`` and TOML can hold."""

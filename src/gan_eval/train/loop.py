@@ -45,10 +45,12 @@ from gan_eval.data.checkpoint_format import make_checkpoint
 from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
 from gan_eval.runtime import Progress, check_tensorboard, resolve_device
+from gan_eval.train import checkpoint as ckpt_files
 from gan_eval.train import mlp_step
 from gan_eval.train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, save_checkpoint
 from gan_eval.train.config import TrainConfig
 from gan_eval.train.data import load_training_images, normalize, sample_latent
+from gan_eval.train.losses import gradient_penalty, r1_penalty
 from gan_eval.train.models import (
     build_discriminator,
     build_generator,
@@ -68,23 +70,6 @@ STEP_LOG = "log.csv"
 EPOCH_LOG = "epochs.csv"
 
 
-def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
-    """WGAN-GP: mean of ``(||grad critic(x_hat)||_2 - 1)^2`` on random interpolates of real and fake."""
-    alpha = torch.rand(real.size(0), 1, 1, 1, generator=gen, device=real.device)
-    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
-
-
-def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): mean over the batch of ``||grad_x D(x)||_2^2`` at the real images ``real``
-    (which must require grad and have produced ``real_scores``); differentiable, for the D step."""
-    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
-    return grad.square().flatten(1).sum(1).mean()
-
-
 def _compatible(stored: TrainConfig, given: TrainConfig, where: Path) -> TrainConfig:
     a, b = stored.to_dict(), given.to_dict()
     differ = [k for k in a if k not in RESUME_MAY_CHANGE and a[k] != b[k]]
@@ -99,12 +84,21 @@ def _finite(*modules: nn.Module) -> bool:
     return all(bool(torch.isfinite(t).all()) for m in modules for t in (*m.parameters(), *m.buffers()))
 
 
+def _diverged(epoch: int, last_path: Path) -> UserError:
+    return UserError(
+        f"training diverged in epoch {epoch}: non-finite losses or weights; the last good checkpoint is "
+        f"{last_path.name if last_path.exists() else 'none'} (try lower optim.lr_d / optim.lr_g, or another "
+        "loss)"
+    )
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     from gan_eval.atomic import atomic_write
 
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False), checksum=False)
 
 
+@ckpt_files.cleans_up_out
 def train(
     config: TrainConfig,
     *,
@@ -321,19 +315,24 @@ def train(
             g_hist = torch.full((steps_per_epoch,), float("nan"), device=dev)
             refresh = max(1, steps_per_epoch // 50)
             bar.reset(steps_per_epoch, f"epoch {epoch}/{config.epochs}")
-            for i in range(steps_per_epoch):
-                real = normalize(data.index_select(0, perm[i * batch : (i + 1) * batch]))
-                d_hist[i] = d_step(real)
-                global_step += 1
-                if global_step % config.n_critic == 0:
-                    g_hist[i] = g_step(real.size(0))
-                if progress and ((i + 1) % refresh == 0 or i + 1 == steps_per_epoch):
-                    lo = max(0, i + 1 - refresh)  # running losses: a device sync, only when shown
-                    d_run = float(d_hist[lo : i + 1].mean())
-                    g_run = float(g_hist[lo : i + 1].nanmean())
-                    bar.update(
-                        i + 1, description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}"
-                    )
+            try:
+                for i in range(steps_per_epoch):
+                    real = normalize(data.index_select(0, perm[i * batch : (i + 1) * batch]))
+                    d_hist[i] = d_step(real)
+                    global_step += 1
+                    if global_step % config.n_critic == 0:
+                        g_hist[i] = g_step(real.size(0))
+                    if progress and ((i + 1) % refresh == 0 or i + 1 == steps_per_epoch):
+                        lo = max(0, i + 1 - refresh)  # running losses: a device sync, only when shown
+                        d_run = float(d_hist[lo : i + 1].mean())
+                        g_run = float(g_hist[lo : i + 1].nanmean())
+                        bar.update(
+                            i + 1, description=f"epoch {epoch}/{config.epochs} D {d_run:.3f} G {g_run:.3f}"
+                        )
+            except RuntimeError:  # e.g. BCELoss on NaN probabilities: divergence, when the weights say so
+                if _finite(G, D):
+                    raise
+                raise _diverged(epoch, last_path) from None
             if dev.type == "cuda":  # the steps run asynchronously: wait for them before reading the clock
                 torch.cuda.synchronize(dev)
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
@@ -343,11 +342,7 @@ def train(
             d_np, g_np = d_hist.cpu().numpy(), g_hist.cpu().numpy()
             if not (np.isfinite(d_np).all() and not np.isinf(g_np).any() and _finite(G, D)):
                 # (g_np is NaN where no generator step ran, by design; a NaN step shows in the weights)
-                raise UserError(
-                    f"training diverged in epoch {epoch}: non-finite losses or weights; the last good "
-                    f"checkpoint is {last_path.name if last_path.exists() else 'none'} (try lower optim.lr_d "
-                    "/ optim.lr_g, or another loss)"
-                )
+                raise _diverged(epoch, last_path)
             first_step = global_step - steps_per_epoch + 1
             step_frames.append(
                 pd.DataFrame(

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_eval.limits import MAX_PARAMS, arch_size_problems
+
 
 class MLPGenerator(nn.Module):
     """The reference article's generator, unchanged: Linear(latent, 256) - LeakyReLU(0.2) - BatchNorm1d(256) -
@@ -204,9 +206,31 @@ def discriminator_args(name: str, args: dict[str, Any], img_shape: Sequence[int]
     return dict(args, channels=int(img_shape[0]))
 
 
-def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
+def check_network(kind: str, name: str, args: dict[str, Any]) -> None:
+    """ValueError when network ``name`` (a key of ``GENERATORS`` or ``DISCRIMINATORS``, by ``kind``) built
+    from ``args`` would have a size outside ``gan_eval.limits`` or more than
+    :data:`~gan_eval.limits.MAX_PARAMS` parameters, counted on the meta device (which allocates nothing);
+    TypeError for arguments its constructor does not take."""
+    table = GENERATORS if kind == "generator" else DISCRIMINATORS
     if name not in table:
         raise KeyError(f"unknown {kind} architecture {name!r}; known: {sorted(table)}")
+    problems = arch_size_problems(f"{kind} args", args)
+    if problems:
+        raise ValueError("; ".join(problems))
+    try:
+        with torch.device("meta"):
+            n_params = sum(p.numel() for p in table[name](**args).parameters())
+    except RuntimeError as e:  # e.g. a negative size computed from the arguments
+        raise ValueError(f"{kind} {name!r}: {str(e).splitlines()[0]}") from None
+    if n_params > MAX_PARAMS:
+        raise ValueError(
+            f"{kind} {name!r} would have {n_params:,} parameters; gan-eval builds at most "
+            f"{MAX_PARAMS:,} (1 GiB of float32 weights)"
+        )
+
+
+def _build(table: dict[str, type[nn.Module]], kind: str, name: str, args: dict[str, Any]) -> nn.Module:
+    check_network(kind, name, args)  # before a byte of weights is allocated
     return table[name](**args)
 
 
