@@ -271,7 +271,7 @@ def _fid_class(real: MetricInputs | None, fake: MetricInputs) -> dict[str, Any]:
 )
 def _hype(real: MetricInputs | None, fake: MetricInputs, **_: Any) -> dict[str, float]:
     raise UserError(
-        "metric 'hype' is measured by people: `gan-eval human new`, `human serve`, `human score` (see the README)"
+        "metric 'hype' is measured by people: `gan-eval human new`, `human serve`, `human score` (README)"
     )
 
 

@@ -4,8 +4,8 @@ run of those metrics over the two passes' results (``run_metrics``).
 ``--metrics all`` asks for every registered metric that applies to the inputs: those that compare with a
 real set only when there is one, those that read logits only when the extractor has a classifier head,
 the class metrics only with a classifier of the data's own classes (mnist-lenet, not Inception's 1008
-ImageNet classes), the memorization metric only when a training and a held-out set are known; never the human ratings (``hype``),
-which people give (:mod:`gan_eval.human`).
+ImageNet classes), the memorization metric only when a training and a held-out set are known; never the
+human ratings (``hype``), which people give (:mod:`gan_eval.human`).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def plan_metrics(
         for spec in specs:
             if "ratings" in spec.needs:
                 raise UserError(
-                    f"metric {spec.name!r} is measured by people, not computed from images: make a study with "
-                    "`gan-eval human new`, serve it with `gan-eval human serve`, score it with "
+                    f"metric {spec.name!r} is measured by people, not computed from images: make a study "
+                    "with `gan-eval human new`, serve it with `gan-eval human serve`, score it with "
                     "`gan-eval human score`"
                 )
         return MetricPlan(specs)

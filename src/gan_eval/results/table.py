@@ -201,8 +201,9 @@ def make_rows(
     ``values``: metric key -> value; ``stds``: metric key -> standard deviation; ``cis``: metric key ->
     (low, high). ``meta`` must hold ``real, fake, n_real, n_fake, extractor, protocol, precision, seed,
     device`` and may hold ``run_id, timestamp, checkpoint, epoch, step, fingerprint, gan_eval_version,
-    torch_version, duration_s, weights_sha256, details, n_ratings, n_raters``; the missing optional ones get defaults (now, installed versions,
-    :func:`compute_fingerprint` of ``meta`` plus ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
+    torch_version, duration_s, weights_sha256, details, n_ratings, n_raters``; the missing optional ones
+    get defaults (now, installed versions, :func:`compute_fingerprint` of ``meta`` plus
+    ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
     """
     missing = [k for k in _REQUIRED_META if k not in meta]
     unknown = [k for k in meta if k not in _REQUIRED_META and k not in _OPTIONAL_META]
