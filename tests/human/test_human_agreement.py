@@ -57,14 +57,14 @@ def _table(tmp_path, human=HUMAN, fid=FID, is_=IS, n_arms=5) -> pd.DataFrame:
     frames = []
     for k in range(n_arms):
         fake = f"runs/x/ckpt_epoch_{k:03d}.pt"
+        lenet = {**base, "fake": fake, "extractor": "mnist-lenet", "protocol": "lenet-28", "epoch": k}
         frames.append(
-            make_rows({"fid": fid[k], "is_mean": is_[k]}, meta={**base, "fake": fake, "n_real": 10000, "n_fake": 10000,
-                      "extractor": "mnist-lenet", "protocol": "lenet-28", "checkpoint": fake.split("/")[-1], "epoch": k})
+            make_rows({"fid": fid[k], "is_mean": is_[k]},
+                      meta={**lenet, "n_real": 10000, "n_fake": 10000, "checkpoint": fake.split("/")[-1]})
         )  # fmt: skip
         # another setup (fewer samples) that ranks the other way: never mixed with the first
         frames.append(
-            make_rows({"fid": 100 - fid[k]}, meta={**base, "fake": fake, "n_real": 10000, "n_fake": 500,
-                      "extractor": "mnist-lenet", "protocol": "lenet-28", "epoch": k})
+            make_rows({"fid": 100 - fid[k]}, meta={**lenet, "n_real": 10000, "n_fake": 500})
         )  # fmt: skip
         if k < 2:  # a third setup that measured two arms only
             frames.append(
