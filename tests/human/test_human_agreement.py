@@ -104,7 +104,7 @@ def test_the_report_puts_each_ranking_beside_the_peoples(tmp_path):
     section = text[text.index("## People vs metrics: study") :]
     assert "| arm " in section and "hype_inf ↑ (rank)" in section and "fid ↓ [1] (rank)" in section
     assert "| ckpt_epoch_004.pt | 0.450 [0.400, 0.500] (1) | 10 (1)" in section
-    assert "bootstrap over 3 raters" in section and "Spearman ρ" in section
+    assert "bootstrap over the raters (3 per arm)" in section and "Spearman ρ" in section
     assert re.search(
         r"\| fid +\| mnist-lenet, lenet-28, n_fake 10000 +\| \+1\.00 +\| 0\.0167 +\| \+1\.00", section
     )

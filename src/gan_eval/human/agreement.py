@@ -154,7 +154,8 @@ def study_agreements(results: pd.DataFrame) -> list[StudyAgreement]:
     for (run_id, _), rows in human_rows.groupby(["run_id", "fingerprint"], sort=False):
         latest = _latest(rows)
         label = {
-            k: (c or f) for k, c, f in zip(latest["_key"], latest["checkpoint"], latest["fake"], strict=True)
+            k: (os.path.basename(c) if c else f)
+            for k, c, f in zip(latest["_key"], latest["checkpoint"], latest["fake"], strict=True)
         }
         human = {
             k: (float(v), float(lo), float(hi), int(nr) if not pd.isna(nr) else 0)

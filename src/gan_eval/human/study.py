@@ -66,7 +66,8 @@ class Protocol:
 @dataclass(frozen=True)
 class Arm:
     """One generated set rated in the study: its spec as given, its label (checkpoint file name, else the
-    spec), what the checkpoint says about itself, and the ids of its scored pool and practice images."""
+    spec), what a checkpoint says about itself (its path, epoch, step), and the ids of its scored pool and
+    practice images."""
 
     index: int
     spec: str
@@ -222,12 +223,12 @@ def create_study(
         arm_pool, arm_practice = new_ids(pool), new_ids(half_practice)
         images.update(zip(arm_pool, fake[:pool], strict=True))
         images.update(zip(arm_practice, fake[pool:], strict=True))
-        checkpoint = Path(str(info["checkpoint"])).name if info.get("checkpoint") else ""
+        checkpoint = str(info.get("checkpoint") or "")  # as the evaluation rows record it (the path)
         arms.append(
             Arm(
                 index=i,
                 spec=spec,
-                label=checkpoint or spec,
+                label=Path(checkpoint).name if checkpoint else spec,
                 checkpoint=checkpoint,
                 epoch=None if info.get("epoch") is None else int(info["epoch"]),
                 step=None if info.get("step") is None else int(info["step"]),

@@ -59,10 +59,14 @@ def _study_lines(st: StudyAgreement) -> list[str]:
         table[col] = [f"{m.values[k]:.4g} ({ranks[k]})" for k in st.arms]
     lines += [pd.DataFrame(table).to_markdown(index=False, disable_numparse=True), ""]
     raters = sorted({v[3] for v in st.human.values()})
-    lines += [
-        "Intervals (95 %): " + "; ".join(f"{n} rater(s): {interval_label(n)}" for n in raters) + ".",
-        "",
-    ]
+    several = [n for n in raters if n >= 2]
+    notes = []
+    if several:
+        span = str(several[0]) if len(several) == 1 else f"{several[0]} to {several[-1]}"
+        notes.append(f"bootstrap over the raters ({span} per arm)")
+    if 1 in raters:
+        notes.append(f"for arms with one rater, {interval_label(1)}")
+    lines += ["Intervals: 95 %, " + "; ".join(notes) + ".", ""]
     if len(setups) > 1:
         lines += ["Setups: " + "; ".join(f"[{i + 1}] {s}" for i, s in enumerate(setups)) + ".", ""]
     if st.metrics:

@@ -281,8 +281,8 @@ def write_report(
         lines += [
             "> [!NOTE]",
             f"> These results come from {len(groups)} evaluation setups that measure different things "
-            f"({'; '.join(check_comparable(df))}). Each setup has its own table and plots; values are "
-            "compared, and the best marked, only within one setup.",
+            f"({'; '.join(check_comparable(df)) or ' vs '.join(names[g] for g, _ in groups)}). Each setup "
+            "has its own table and plots; values are compared, and the best marked, only within one setup.",
             "",
         ]
 
