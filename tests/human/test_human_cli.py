@@ -160,3 +160,11 @@ def test_serve_beyond_loopback_prints_a_token_link_per_rater(study_factory):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_help_lists_the_human_commands_with_examples():
+    code, out, _ = _run("--help")
+    assert code == 0 and "human" in out
+    for cmd in ("new", "serve", "export", "score"):
+        code, out, _ = _run("human", cmd, "--help")
+        assert code == 0 and "Example" in out, cmd
