@@ -6,6 +6,7 @@
 - :mod:`~gan_eval.human.store`: every answer in SQLite (WAL), one transaction each; refusals as ``Refused``
 - :mod:`~gan_eval.human.scoring`: HYPE error rates, intervals (bootstrap over raters, Wilson), catch trials
 - :mod:`~gan_eval.human.agreement`: how well each automatic metric ranks the arms the way people did
+- :mod:`~gan_eval.human.export`: a study's trials as a table, and its scores as results-table rows
 - :mod:`~gan_eval.human.app`: the rating page and its JSON API (Flask), a thin layer over the above
 - :mod:`~gan_eval.human.client`: a Python client of that API, and simulated raters (tests, smoke runs)
 
