@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench data-fashion clean
+.PHONY: install demo test test-fast lint bench data-fashion browser clean
 
 # Idempotent: reinstalls only when pyproject.toml or constraints.txt changed since the last install.
 # --no-compile: Python compiles what it imports when first imported, instead of pip byte-compiling every
@@ -21,7 +21,7 @@ demo: install
 
 # The whole suite, slow tests included (CI runs this), after ruff and mypy; then the tests that compare floats
 # across processes, threads or batch sizes once more with oneDNN and ATen held to AVX2 (another CPU's kernels).
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest -q
 	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(BIN)/python -m pytest -q -m determinism
 
@@ -35,6 +35,15 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# The rating page's browser tests (tests/human/test_human_browser.py) drive Debian's chromium with its
+# chromium-driver: installed here when missing and running as root (CI); elsewhere those tests skip, saying why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver; \
+	else echo "browser tests will skip: chromium and chromium-driver are missing (apt-get install them as root)"; fi
 
 # Optional: Fashion-MNIST from Debian (root, apt). Tests that need it skip when it is absent.
 data-fashion:

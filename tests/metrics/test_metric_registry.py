@@ -15,19 +15,22 @@ from gan_eval.stats import FeatureStats
 
 def test_names_and_directions() -> None:
     assert list_metrics() == [
-        "classes", "copy", "dc", "fid", "fid_class", "fid_inf", "is", "is_inf", "kid", "pr", "prd", "vendi"
+        "classes", "copy", "dc", "fid", "fid_class", "fid_inf", "hype", "is", "is_inf", "kid", "pr", "prd",
+        "vendi",
     ]  # fmt: skip
     lower = {keys.FID, keys.KID_MEAN, "fid_inf", "class_kl", "class_tv", "near_copies", "near_copy_frac"}
     higher = {keys.IS_MEAN, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE, "is_inf", "auth_pct"}
     higher |= {"prd_f8", "prd_f1_8", "vendi", "vendi_real", "class_coverage", "class_coverage_frac"}
     lower |= {"near_copies_pixels", "near_copy_frac_pixels"}
     higher |= {"auth_pct_pixels"}
+    higher |= {keys.HYPE_INF, keys.HYPE_FAKE_ERROR, keys.HYPE_REAL_ERROR}  # people's error rates
     for key in lower:
         assert higher_is_better(key) is False
     for key in higher:
         assert higher_is_better(key) is True
     assert higher_is_better("fid_class_7") is False and reg.value_direction("fid_class_7") is False
     two_sided = {"copying_ct", "copying_ct_pixels"}  # about 0 is right: a value, but no ranking
+    two_sided |= {keys.HYPE_CATCH_PASS, keys.HYPE_FLAGGED}  # the raters' attention, not the model's quality
     assert set(reg.direction_table()) == lower | higher | two_sided
     for key in two_sided:
         assert reg.value_direction(key) is None

@@ -198,12 +198,12 @@ def test_append_refuses_a_truncated_last_row_and_leaves_the_file(tmp_path):
 
 
 def test_a_cut_in_the_last_field_that_still_parses_is_kept(tmp_path):
-    """The documented limit: a row cut inside its last field (details) cannot be told from a whole one."""
+    """The documented limit: a row cut inside its last field (n_raters) cannot be told from a whole one."""
     path = tmp_path / "r.csv"
-    append_results(make_rows({"fid": 1.0}, meta={**META, "details": "r_details/abc.npz"}), path)
-    path.write_bytes(path.read_bytes()[:-3])  # "r_details/abc.npz\n" -> "r_details/abc.n"
+    append_results(make_rows({"fid": 1.0}, meta={**META, "n_ratings": 1200, "n_raters": 12}), path)
+    path.write_bytes(path.read_bytes()[:-2])  # "1200,12\n" -> "1200,1"
     append_results(rows(), path)
-    assert list(load_results(path)["details"])[0] == "r_details/abc.n"
+    assert list(load_results(path)["n_raters"])[0] == 1
 
 
 @pytest.mark.parametrize("where", ["first", "later"])
@@ -352,3 +352,24 @@ def test_a_table_from_before_the_added_columns_is_read_and_migrated_on_append(tm
     after = load_results(path)
     assert len(after) == 2 * len(rows())
     assert after.iloc[: len(old)]["value"].tolist() == loaded["value"].tolist()
+
+
+def test_a_table_from_before_the_human_columns_is_read_and_migrated_on_append(tmp_path):
+    """A CSV with the 25 columns of before n_ratings / n_raters (human evaluation) loads with them empty, a
+    last row without its line end is still recognised as complete, and the next append rewrites the file
+    once with the full header."""
+    from gan_eval.results.table import LEGACY_HEADERS
+
+    path = tmp_path / "v2.csv"
+    old = rows().drop(columns=["n_ratings", "n_raters"])
+    path.write_text(old.to_csv(index=False, lineterminator="\n").rstrip("\n"))  # an editor's last line
+    assert tuple(path.read_text().splitlines()[0].split(",")) == LEGACY_HEADERS[1]
+    loaded = load_results(path)
+    assert loaded["n_ratings"].isna().all() and str(loaded["n_raters"].dtype) == "Int64"
+    store.check_results_target(path)
+    human = rows().assign(n_ratings=400, n_raters=4)
+    append_results(human, path)
+    assert path.read_text().splitlines()[0] == ",".join(table.COLUMNS)
+    after = load_results(path)
+    assert len(after) == 2 * len(rows())
+    assert after["n_ratings"].isna().sum() == len(rows()) and (after["n_raters"].dropna() == 4).all()

@@ -27,6 +27,11 @@ from gan_eval.metrics.keys import (
     COVERAGE,
     DENSITY,
     FID,
+    HYPE_CATCH_PASS,
+    HYPE_FAKE_ERROR,
+    HYPE_FLAGGED,
+    HYPE_INF,
+    HYPE_REAL_ERROR,
     IS_MEAN,
     IS_STD,
     KID_MEAN,
@@ -247,6 +252,26 @@ def _fid_class(real: MetricInputs | None, fake: MetricInputs) -> dict[str, Any]:
         require(fake, "features", "fid_class", "fake"),
         classwise.predicted_classes(logits),
         k,
+    )
+
+
+@register_metric(
+    "hype",
+    higher_is_better={
+        HYPE_INF: True,
+        HYPE_FAKE_ERROR: True,
+        HYPE_REAL_ERROR: True,
+        HYPE_CATCH_PASS: None,  # how attentive the raters were, not how good the model is
+        HYPE_FLAGGED: None,
+    },
+    needs={"ratings"},
+    keys=(HYPE_INF, HYPE_FAKE_ERROR, HYPE_REAL_ERROR, HYPE_CATCH_PASS, HYPE_FLAGGED),
+    description="HYPE-infinity: people's error telling generated from real images (Zhou et al. 2019)",
+    no_bootstrap="people's answers, not features: `gan-eval human score` bootstraps over the raters",
+)
+def _hype(real: MetricInputs | None, fake: MetricInputs, **_: Any) -> dict[str, float]:
+    raise UserError(
+        "metric 'hype' is measured by people: `gan-eval human new`, `human serve`, `human score` (README)"
     )
 
 

@@ -13,6 +13,14 @@ RECALL = "recall"
 DENSITY = "density"
 COVERAGE = "coverage"
 
+# human evaluation (gan-eval human score; HYPE-infinity, Zhou et al. 2019): error rates of people telling
+# generated from real images, 0.5 = indistinguishable
+HYPE_INF = "hype_inf"  # error over all scored trials: generated judged real plus real judged generated
+HYPE_FAKE_ERROR = "hype_fake_error"  # share of generated images judged real
+HYPE_REAL_ERROR = "hype_real_error"  # share of real images judged generated
+HYPE_CATCH_PASS = "hype_catch_pass"  # share of catch trials (obviously broken images) answered "generated"
+HYPE_FLAGGED = "hype_flagged_sessions"  # sessions excluded for failing the catch trials
+
 # diagnostics
 FID_CLIPPED_EIGS = "fid_clipped_eigs"  # number of negative eigenvalues of sigma1 sigma2 clipped to 0
 FID_CLIPPED_MASS = "fid_clipped_mass"  # sum of sqrt(|clipped eigenvalue|): what clipping removed from tr sqrt

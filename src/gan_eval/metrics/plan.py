@@ -4,7 +4,8 @@ run of those metrics over the two passes' results (``run_metrics``).
 ``--metrics all`` asks for every registered metric that applies to the inputs: those that compare with a
 real set only when there is one, those that read logits only when the extractor has a classifier head,
 the class metrics only with a classifier of the data's own classes (mnist-lenet, not Inception's 1008
-ImageNet classes), the memorization metric only when a training and a held-out set are known.
+ImageNet classes), the memorization metric only when a training and a held-out set are known; never the
+human ratings (``hype``), which people give (:mod:`gan_eval.human`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,15 @@ def plan_metrics(
     classifier head; ``classifier``: that head classifies the data's own classes; ``real``: a real set is
     given; ``train``: a training and a held-out set are known (for ``copy``)."""
     if ALL not in names:
-        return MetricPlan(tuple(get_metric(n) for n in dict.fromkeys(names)))
+        specs = tuple(get_metric(n) for n in dict.fromkeys(names))
+        for spec in specs:
+            if "ratings" in spec.needs:
+                raise UserError(
+                    f"metric {spec.name!r} is measured by people, not computed from images: make a study "
+                    "with `gan-eval human new`, serve it with `gan-eval human serve`, score it with "
+                    "`gan-eval human score`"
+                )
+        return MetricPlan(specs)
     if len(names) > 1:
         raise UserError(f"--metrics {','.join(names)}: 'all' stands alone")
 
@@ -83,6 +92,7 @@ def plan_metrics(
             and (logits or "logits" not in spec.needs)
             and (classifier or "labels" not in spec.needs)
             and (train or "train" not in spec.needs)
+            and "ratings" not in spec.needs
         )
 
     return MetricPlan(tuple(METRICS[n] for n in list_metrics() if applies(METRICS[n])))

@@ -19,10 +19,11 @@ from gan_eval.stats.feature_stats import FeatureStats, Moments
 
 _STD_KEYS = frozenset(STD_OF.values())
 
-NEEDS = frozenset({"stats", "features", "logits", "labels", "pixels", "train"})
+NEEDS = frozenset({"stats", "features", "logits", "labels", "pixels", "train", "ratings"})
 """What a metric may read: the real and generated sets' ``stats`` (mean, covariance), kept ``features``,
 classifier ``logits``; the real set's class ``labels``; the generated images themselves (``pixels``, uint8);
-a ``train`` context (the training and held-out sets, for the memorization metrics)."""
+a ``train`` context (the training and held-out sets, for the memorization metrics); people's ``ratings``
+(human evaluation: scored by ``gan-eval human score``, never by an evaluation pass)."""
 
 
 @dataclass(frozen=True, eq=False)

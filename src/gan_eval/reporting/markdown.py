@@ -37,6 +37,7 @@ from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO,
 from gan_eval.reporting.gate_config import load_gate_config, metric_direction
 from gan_eval.reporting.gate_output import gates_markdown
 from gan_eval.reporting.gates import run_gates
+from gan_eval.reporting.human_section import agreement_sections
 from gan_eval.reporting.plots import (
     plot_class_histogram,
     plot_distance_histograms,
@@ -252,7 +253,9 @@ def write_report(
     ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``); each
     gets a plot and the class-balance text (``gan_eval.reporting.class_balance``). ``gate_config`` adds the
     verdicts of those gates (``run_gates``: the evaluation it selects is named; when it refuses, the report
-    says why instead). ``results_path``: where the table was read from; the arrays behind its rows (curves,
+    says why instead). A human study's rows (``gan-eval human score``) add a section ranking its arms by
+    people and by each automatic metric of ``results`` (all of it, not only ``run``), with their agreement.
+    ``results_path``: where the table was read from; the arrays behind its rows (curves,
     distances, images; the ``details`` column) are found next to it for the Beyond-FID sections. Returns
     ``out``.
     """
@@ -278,8 +281,8 @@ def write_report(
         lines += [
             "> [!NOTE]",
             f"> These results come from {len(groups)} evaluation setups that measure different things "
-            f"({'; '.join(check_comparable(df))}). Each setup has its own table and plots; values are "
-            "compared, and the best marked, only within one setup.",
+            f"({'; '.join(check_comparable(df)) or ' vs '.join(names[g] for g, _ in groups)}). Each setup "
+            "has its own table and plots; values are compared, and the best marked, only within one setup.",
             "",
         ]
 
@@ -325,6 +328,8 @@ def write_report(
         plots={"fits": plot_inverse_n_fits, "prd": plot_prd_curves, "histograms": plot_distance_histograms},
         save_grid=save_image_grid,
     )
+
+    lines += agreement_sections(results, runs=set(df["run_id"]))
 
     latest = latest_rows(df)
     labels = list(

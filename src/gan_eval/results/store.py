@@ -22,7 +22,7 @@ import pandas as pd
 
 from gan_eval.atomic import atomic_write, check_output_target
 from gan_eval.errors import UserError
-from gan_eval.results.table import ADDED_COLUMNS, COLUMNS, LEGACY_COLUMNS, coerce_to_schema
+from gan_eval.results.table import ADDED_COLUMNS, COLUMNS, LEGACY_HEADERS, coerce_to_schema
 
 
 def _is_parquet(path: Path) -> bool:
@@ -175,8 +175,8 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def _migrate_legacy_csv(path: Path) -> None:
-    """Replace a CSV with the legacy header (no ``ADDED_COLUMNS``) by the same rows under the full header,
-    the added columns empty, atomically (temp file and rename). The caller holds the old file's lock;
+    """Replace a CSV with an earlier header (``LEGACY_HEADERS``) by the same rows under the full header,
+    the newer columns empty, atomically (temp file and rename). The caller holds the old file's lock;
     appenders waiting on it notice the replacement (``_same_file``) and reopen."""
     table = _read(path)
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"), checksum=False)
@@ -212,8 +212,8 @@ def _read_text(path: Path) -> str:
 
 
 def _check_csv_header(path: Path) -> bool:
-    """UserError unless the first line is the gan-eval header; True when it is the legacy header (a table
-    written before ``ADDED_COLUMNS`` existed)."""
+    """UserError unless the first line is the gan-eval header; True when it is an earlier header (a table
+    written before some of ``ADDED_COLUMNS`` existed: ``LEGACY_HEADERS``)."""
     try:
         with open(path, "rb") as f:
             first = f.readline(1 << 16)
@@ -229,7 +229,7 @@ def _check_csv_header(path: Path) -> bool:
         header = next(csv.reader(io.StringIO(line)), [])
     except csv.Error:  # e.g. a stray carriage return: not our header either way
         header = [line]
-    if header == list(LEGACY_COLUMNS):
+    if tuple(header) in LEGACY_HEADERS:
         return True
     if header != list(COLUMNS):
         found = ", ".join(header)
@@ -246,7 +246,7 @@ def _csv_tail(path: Path, text: str | None = None) -> str:
     complete but lacks its line end; UserError when the last row was cut short (fewer fields, an open quote,
     or values that do not fit the schema).
 
-    A cut inside the last field (``duration_s``) leaves a shorter number that still parses: that one cannot
+    A cut inside the last field (``n_raters``) leaves a shorter number that still parses: that one cannot
     be told from a complete row, and is kept.
     """
     if text is None:
@@ -265,17 +265,18 @@ def _csv_tail(path: Path, text: str | None = None) -> str:
     except csv.Error:
         records = []
     lines = text.count("\n") + 1
-    if len(records) >= 2 and len(records[-1]) == len(COLUMNS):
+    header = records[0] if records and tuple(records[0]) in (COLUMNS, *LEGACY_HEADERS) else list(COLUMNS)
+    if len(records) >= 2 and len(records[-1]) == len(header):
         try:
-            coerce_to_schema(pd.DataFrame([records[-1]], columns=list(COLUMNS)), source=str(path))
+            coerce_to_schema(pd.DataFrame([records[-1]], columns=header), source=str(path))
             return "needs_newline"
         except UserError:
             pass
-    elif len(records) == 1 and records[0] == list(COLUMNS):
+    elif len(records) == 1 and records[0] == header:
         return "needs_newline"
     got = len(records[-1]) if records else 0
     raise UserError(
-        f"results file {path}: its last line ({lines}) is an incomplete row ({got} of {len(COLUMNS)} fields, "
+        f"results file {path}: its last line ({lines}) is an incomplete row ({got} of {len(header)} fields, "
         "or an open quote: a write was cut short or the file was truncated); delete or complete that line"
     )
 

@@ -33,9 +33,17 @@ Schema (columns in this order; the table below is the one in the README):
 | duration_s | float64 | wall time of the whole evaluation in seconds, empty when unknown |
 | weights_sha256 | str | sha256 of the extractor's weights (part of the fingerprint), empty when unknown |
 | details | str | `.npz` of the arrays behind the row (curves, distances), relative to the table's folder |
+| n_ratings | Int64 | human evaluation: the scored answers behind the value, empty for computed metrics |
+| n_raters | Int64 | human evaluation: the raters (sessions) behind the value, empty for computed metrics |
 
-Tables written before the last two columns existed (``LEGACY_COLUMNS``) are read with them empty, and an
-append rewrites such a CSV once with the full header.
+Tables written before the newer columns existed (``LEGACY_HEADERS``: without ``weights_sha256`` and
+``details``, or without ``n_ratings`` and ``n_raters``) are read with them empty, and an append rewrites
+such a CSV once with the full header.
+
+Human ratings (:mod:`gan_eval.human`) keep ``n_real`` / ``n_fake`` for what they mean everywhere else, the
+images (the study's real and generated pools), and record how many answers and raters stand behind a value in
+``n_ratings`` / ``n_raters``: those change the interval, not the number, so they are not fingerprint columns
+(arms rated by different numbers of people stay comparable).
 
 The fingerprint is :func:`compute_fingerprint` of the ``FINGERPRINT_KEYS`` (extractor, protocol, weights
 sha256, real set, n_fake, seed, precision), so all rows of one evaluation share it. Rows whose
@@ -93,11 +101,18 @@ SCHEMA: dict[str, Column] = {
     "duration_s": Column("float64", "wall time of the whole evaluation in seconds, empty when unknown"),
     "weights_sha256": Column("str", "sha256 of the extractor's weights, empty when unknown"),
     "details": Column("str", "the .npz of arrays behind the row, relative to the results file's folder"),
+    "n_ratings": Column("Int64", "human evaluation: scored answers behind the value, empty otherwise"),
+    "n_raters": Column("Int64", "human evaluation: raters (sessions) behind the value, empty otherwise"),
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
-ADDED_COLUMNS: tuple[str, ...] = ("weights_sha256", "details")
-"""Columns added after the first release of the schema (both text, empty when unknown)."""
+ADDED_COLUMNS: tuple[str, ...] = ("weights_sha256", "details", "n_ratings", "n_raters")
+"""Columns added after the first release of the schema, in the order they were added (each at the end;
+empty when unknown)."""
 LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
+"""The first release's header (23 columns)."""
+LEGACY_HEADERS: tuple[tuple[str, ...], ...] = (LEGACY_COLUMNS, (*LEGACY_COLUMNS, "weights_sha256", "details"))
+"""Every earlier header a table may have been written with (each a prefix of ``COLUMNS``): read with the
+newer columns empty, rewritten once with the full header by the next append."""
 
 # The columns that change the number: rows are comparable only when these agree (``metric`` included, so
 # comparisons are always per metric).
@@ -125,6 +140,8 @@ _OPTIONAL_META = (
     "duration_s",
     "weights_sha256",
     "details",
+    "n_ratings",
+    "n_raters",
 )
 
 
@@ -187,8 +204,9 @@ def make_rows(
     ``values``: metric key -> value; ``stds``: metric key -> standard deviation; ``cis``: metric key ->
     (low, high). ``meta`` must hold ``real, fake, n_real, n_fake, extractor, protocol, precision, seed,
     device`` and may hold ``run_id, timestamp, checkpoint, epoch, step, fingerprint, gan_eval_version,
-    torch_version, duration_s``; the missing optional ones get defaults (now, installed versions,
-    :func:`compute_fingerprint` of ``meta`` plus ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
+    torch_version, duration_s, weights_sha256, details, n_ratings, n_raters``; the missing optional ones
+    get defaults (now, installed versions, :func:`compute_fingerprint` of ``meta`` plus
+    ``fingerprint_extra``, e.g. ``{"weights_sha256": ...}``).
     """
     missing = [k for k in _REQUIRED_META if k not in meta]
     unknown = [k for k in meta if k not in _REQUIRED_META and k not in _OPTIONAL_META]
@@ -203,6 +221,8 @@ def make_rows(
         "duration_s": math.nan,
         "weights_sha256": (fingerprint_extra or {}).get("weights_sha256", ""),
         "details": "",
+        "n_ratings": None,
+        "n_raters": None,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "gan_eval_version": _package_version("gan-eval"),
         "torch_version": _package_version("torch"),
