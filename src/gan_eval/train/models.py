@@ -5,7 +5,8 @@ Every generator maps a latent ``float32 [B, latent_dim]`` to images ``float32 [B
 loss) or an unbounded score (WGAN-GP critic).
 
 A checkpoint stores ``{"name": ..., "args": {...}}`` for each network; :func:`build_generator` and
-:func:`build_discriminator` turn that back into a module, with no other flag needed.
+:func:`build_discriminator` turn that back into a module, with no other flag needed. The StyleGAN-style pair
+(``stylegan``) lives in :mod:`gan_eval.train.stylegan`.
 """
 
 from __future__ import annotations
