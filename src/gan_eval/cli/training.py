@@ -43,7 +43,7 @@ def train_cmd(
     ] = None,
     quiet: Annotated[bool, flag("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
-    """Train the reference MNIST GAN (MLP GAN, DCGAN or WGAN-GP); a checkpoint every epoch.
+    """Train the reference MNIST GAN (MLP GAN, DCGAN, WGAN-GP or StyleGAN-style); a checkpoint every epoch.
 
     Example: `gan-eval train --config configs/train/mlp_gan.toml --epochs 5 --out runs/mlp`
     """

@@ -5,7 +5,8 @@ Every generator maps a latent ``float32 [B, latent_dim]`` to images ``float32 [B
 loss) or an unbounded score (WGAN-GP critic).
 
 A checkpoint stores ``{"name": ..., "args": {...}}`` for each network; :func:`build_generator` and
-:func:`build_discriminator` turn that back into a module, with no other flag needed.
+:func:`build_discriminator` turn that back into a module, with no other flag needed. The StyleGAN-style pair
+(``stylegan``) lives in :mod:`gan_eval.train.stylegan`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from gan_eval.limits import MAX_PARAMS, arch_size_problems
+from gan_eval.train.stylegan import StyleGANDiscriminator, StyleGANGenerator
 
 
 class MLPGenerator(nn.Module):
@@ -183,8 +185,18 @@ class DCGANDiscriminator(nn.Module):
         return self.model(img)
 
 
-GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+GENERATORS: dict[str, type[nn.Module]] = {
+    "mlp": MLPGenerator,
+    "dcgan": DCGANGenerator,
+    "stylegan": StyleGANGenerator,
+}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {
+    "mlp": MLPDiscriminator,
+    "dcgan": DCGANDiscriminator,
+    "stylegan": StyleGANDiscriminator,
+}
+#: architectures built for one square resolution: their arguments carry it (``resolution``)
+_SIZED = ("stylegan",)
 
 
 def generator_args(
@@ -196,6 +208,8 @@ def generator_args(
         full["img_shape"] = [int(s) for s in img_shape]
     else:
         full["channels"] = int(img_shape[0])
+    if name in _SIZED:
+        full["resolution"] = int(img_shape[1])
     return full
 
 
@@ -203,6 +217,8 @@ def discriminator_args(name: str, args: dict[str, Any], img_shape: Sequence[int]
     """The full constructor arguments of discriminator ``name``: ``args`` plus the image shape."""
     if name == "mlp":
         return dict(args, img_shape=[int(s) for s in img_shape])
+    if name in _SIZED:
+        return dict(args, channels=int(img_shape[0]), resolution=int(img_shape[1]))
     return dict(args, channels=int(img_shape[0]))
 
 
@@ -245,5 +261,9 @@ def build_discriminator(name: str, args: dict[str, Any]) -> nn.Module:
 
 
 def has_batch_statistics(module: nn.Module) -> bool:
-    """True when a sample's output depends on the rest of its batch (batch norm in training mode)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    """True when a sample's output depends on the rest of its batch: batch norm in training mode, or a layer
+    that says so (``batch_dependent = True``, e.g. StyleGAN's minibatch-stddev)."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "batch_dependent", False)
+        for m in module.modules()
+    )
