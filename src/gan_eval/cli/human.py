@@ -56,7 +56,9 @@ def new_cmd(
     scored: Annotated[int, int_opt("--scored", help="Scored trials per session (half real).", min=2)] = 100,
     catch: Annotated[int, int_opt("--catch", help="Catch trials (broken images) per session.", min=0)] = 5,
     data_root: Annotated[str | None, typer.Option("--data-root", help="Where datasets are cached.")] = None,
-    device: Annotated[str, typer.Option("--device", help="Device for generator checkpoints.")] = "cpu",
+    device: Annotated[
+        str, typer.Option("--device", help="auto, cpu or cuda[:k]: where generators draw the pools.")
+    ] = "auto",
 ) -> None:
     """Make a study: draw each arm's images and the real images once (seeded), encoded identically.
 
@@ -164,7 +166,13 @@ def score_cmd(
         float, typer.Option("--catch-min", help="Share of catch trials a session must pass to count.")
     ] = 0.8,
     bootstrap: Annotated[
-        int, int_opt("--bootstrap", help="Resamples of the bootstrap over raters.", min=100)
+        int,
+        int_opt(
+            "--bootstrap",
+            help="Resamples of the bootstrap over raters (default 2000: people's scores are few numbers, so "
+            "the 95% intervals get the usual size at no cost).",
+            min=100,
+        ),
     ] = 2000,
     run_id: Annotated[
         str | None, typer.Option("--run", help="run_id of the rows (default: the study's name).")

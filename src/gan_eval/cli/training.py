@@ -158,7 +158,13 @@ def classifier_train(
     seed: Annotated[int, int_opt("--seed", help="Seed of the initialisation and shuffling.", min=0)] = 0,
     batch_size: Annotated[int, int_opt("--batch-size", help="Images per step.", min=1)] = 128,
     threads: Annotated[int, int_opt("--threads", help="CPU threads (the shipped files used 1).", min=1)] = 1,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:k].")] = "cpu",
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="auto, cpu or cuda[:k] (default cpu: the shipped weights are reproduced bit for bit).",
+        ),
+    ] = "cpu",
     quiet: Annotated[bool, flag("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Train the LeNet-style classifier behind `--extractor mnist-lenet`, reproducibly (seeded).
