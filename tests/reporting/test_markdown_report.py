@@ -72,8 +72,8 @@ def test_report_tables_images_and_sections(tmp_path, results_df, gate_toml):
     assert [c.startswith("**") for c in summary["precision ↑"]] == [False, False, True]
 
     shares = [t for t in tables if list(t.columns[:2]) == ["class", "0"]]
-    # the numbers beside the plot: each class's share, uncovered classes in bold
-    expected = [f"{100 * c / 800:.1f} %" if c else "**0.0 %**" for c in collapsed]
+    # the numbers beside the plot: each class's share, uncovered classes flagged with ⚠ (bold means best)
+    expected = [f"{100 * c / 800:.1f} %" if c else "⚠ 0.0 %" for c in collapsed]
     assert len(shares) == 2 and list(shares[0].iloc[0]) == ["share of samples", *expected]
     env_table = next(t for t in tables if list(t.columns) == ["field", "value"])
     env = dict(zip(env_table["field"], env_table["value"], strict=True))
@@ -234,3 +234,29 @@ def test_one_metric_with_several_real_sample_counts_is_split(results_df, make_ev
     df["fingerprint"] = ""
     numbers, _ = summary_table(df)
     assert "fid (n_real 60000)" in numbers.columns and "fid (n_real 500)" in numbers.columns
+
+
+def test_class_histograms_show_the_unrecognised_samples(tmp_path, results_df):
+    """With a recognition rule: an "unrecognised" column beside the class shares, the verdict of the
+    recognised samples only when most are recognised, flags marked with ⚠ (bold means best)."""
+    mostly_noise = np.array([0, 1, 10, 21, 8, 0, 0, 0, 50, 19])
+    out = write_report(
+        results_df,
+        tmp_path / "r.md",
+        class_histograms={"ckpt_epoch_001.pt": mostly_noise, "ckpt_epoch_002.pt": np.full(10, 90)},
+        class_unrecognised={"ckpt_epoch_001.pt": 1891, "ckpt_epoch_002.pt": 100},
+    )
+    text = out.read_text()
+    shares = [t for t in md_tables(text) if list(t.columns[:2]) == ["class", "0"]]
+    assert [list(t.columns)[-1] for t in shares] == ["unrecognised", "unrecognised"]
+    noise, fine = shares
+    assert list(noise["class"]) == ["share of recognised samples", "share of all samples"]
+    assert noise.iloc[1, -1] == "94.5 %" and noise.iloc[0, 9] == "45.9 %"  # 50 of 109, no flag: no verdict
+    assert fine.iloc[1, -1] == "10.0 %" and fine.iloc[0, 1] == "10.0 %"
+    assert "⚠ Most samples are not recognisable as digits (95 %, 1891 of 2000)" in text
+    assert "Unrecognised: 10 % of samples (not counted in the class shares). Coverage 10 of 10" in text
+    assert "possible mode collapse" not in text
+    section = text.split("## Samples and class histograms")[1]
+    assert "**" not in section
+    for png in ("classes_ckpt_epoch_001.pt.png", "classes_ckpt_epoch_002.pt.png"):
+        assert (tmp_path / "r_files" / png).read_bytes()[:8] == PNG_MAGIC

@@ -33,7 +33,7 @@ import pandas as pd
 from gan_eval.atomic import atomic_write, atomic_write_bytes
 from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
-from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
+from gan_eval.reporting.class_balance import COVERAGE_FRACTION, FLAG, IMBALANCE_RATIO, class_balance
 from gan_eval.reporting.gate_config import load_gate_config, metric_direction
 from gan_eval.reporting.gate_output import gates_markdown
 from gan_eval.reporting.gates import run_gates
@@ -45,7 +45,7 @@ from gan_eval.reporting.plots import (
     plot_prd_curves,
 )
 from gan_eval.reporting.sections import beyond_fid_sections, in_summary
-from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, group_of
+from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, groups_of
 from gan_eval.results.query import COMPARED_META
 from gan_eval.results.table import check_comparable
 
@@ -102,7 +102,7 @@ def latest_rows(results: pd.DataFrame) -> pd.DataFrame:
     if results.empty:
         return results.assign(label=pd.Series(dtype=str), group=pd.Series(dtype=str))
     names = group_names(results)
-    group = [names[group_of(r)] for r in results.to_dict("records")]
+    group = [names[g] for g in groups_of(results)]
     df = results.assign(group=group, _order=range(len(results)))
     df = df.sort_values(["timestamp", "_order"], kind="stable")
     df = df.drop_duplicates(["group", "run_id", "fake", "metric", "n_real"], keep="last").drop(
@@ -204,19 +204,38 @@ def _n_real_text(rows: pd.DataFrame) -> str:
     return f"real samples: {'; '.join(parts)}" if parts else ""
 
 
-def class_balance_markdown(counts: np.ndarray, expected: np.ndarray | None = None) -> list[str]:
-    """The class-balance sentences (``class_balance``) and a one-row table of the class shares, as
-    Markdown lines."""
-    cb = class_balance(counts, expected)
-    shares = [f"{100 * x:.1f} %" for x in cb.shares]
-    marked = [
-        f"**{v}**" if i in cb.not_covered or (cb.imbalanced and i == cb.most_over) else v
-        for i, v in enumerate(shares)
-    ]
-    table = pd.DataFrame([["share of samples", *marked]], columns=["class", *cb.names])
+def class_balance_markdown(
+    counts: np.ndarray, expected: np.ndarray | None = None, *, unrecognised: int | None = None
+) -> list[str]:
+    """The class-balance sentences (``class_balance``) and a table of the class shares, as Markdown lines:
+    ``counts`` int [K] of the recognised samples, ``unrecognised`` beside them (None: no recognition rule).
+    Flagged shares (not covered, over-produced) are marked with ⚠, never bold (bold is "best")."""
+    cb = class_balance(counts, expected, unrecognised=unrecognised)
+
+    def cells(shares: np.ndarray) -> list[str]:
+        flagged = set(cb.not_covered) | ({cb.most_over} if cb.imbalanced else set())
+        return [
+            f"{FLAG} {100 * x:.1f} %" if i in flagged and not cb.mostly_unrecognised else f"{100 * x:.1f} %"
+            for i, x in enumerate(shares)
+        ]
+
+    if unrecognised is None:
+        table = pd.DataFrame([["share of samples", *cells(cb.shares)]], columns=["class", *cb.names])
+    else:
+        total = max(cb.total, 1)
+        rows = [
+            ["share of recognised samples", *cells(cb.shares), ""],
+            [
+                "share of all samples",
+                *(f"{100 * c / total:.1f} %" for c in cb.counts),
+                f"{100 * (cb.unrecognised or 0) / total:.1f} %",
+            ],
+        ]
+        table = pd.DataFrame(rows, columns=["class", *cb.names, "unrecognised"])
+    of = f"{cb.total} samples" + ("" if unrecognised is None else f", {cb.recognised} recognised")
     return [
-        f"{cb.text()} ({cb.total} samples; thresholds: covered at {COVERAGE_FRACTION:g}x, imbalanced above "
-        f"{IMBALANCE_RATIO:g}x the {cb.reference} share.)",
+        f"{cb.text()} ({of}; thresholds: covered at {COVERAGE_FRACTION:g}x, imbalanced above "
+        f"{IMBALANCE_RATIO:g}x the {cb.reference} share; {FLAG} marks a flagged share.)",
         "",
         table.to_markdown(index=False, disable_numparse=True),
         "",
@@ -242,6 +261,7 @@ def write_report(
     gate_config: Path | str | None = None,
     sample_grids: Mapping[str, Path | str] | None = None,
     class_histograms: Mapping[str, np.ndarray] | None = None,
+    class_unrecognised: Mapping[str, int] | None = None,
     title: str | None = None,
     results_path: Path | str | None = None,
 ) -> Path:
@@ -249,12 +269,13 @@ def write_report(
 
     ``run`` keeps only rows with that ``run_id``. ``sample_grids`` maps a checkpoint label (the
     ``checkpoint`` column, else ``fake``) to an image file, which is copied beside the report.
-    ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``); each
-    gets a plot and the class-balance text (``gan_eval.reporting.class_balance``). ``gate_config`` adds the
-    verdicts of those gates (``run_gates``: the evaluation it selects is named; when it refuses, the report
-    says why instead). ``results_path``: where the table was read from; the arrays behind its rows (curves,
-    distances, images; the ``details`` column) are found next to it for the Beyond-FID sections. Returns
-    ``out``.
+    ``class_histograms`` maps a label to the predicted-class counts of the recognised samples (int ``[10]``
+    for ``mnist-lenet``) and ``class_unrecognised`` to the number of unrecognised ones (a label missing there:
+    no recognition rule); each gets a plot and the class-balance text (``gan_eval.reporting.class_balance``).
+    ``gate_config`` adds the verdicts of those gates (``run_gates``: the evaluation it selects is named;
+    when it refuses, the report says why instead). ``results_path``: where the table was read from; the
+    arrays behind its rows (curves, distances, images; the ``details`` column) are found next to it for the
+    Beyond-FID sections. Returns ``out``.
     """
     out = Path(out)
     df = results
@@ -348,10 +369,11 @@ def write_report(
             images.append(_image_link(f"samples {label}", rel + dst.name))
         if class_histograms and label in class_histograms:
             counts = np.asarray(class_histograms[label])
+            unrec = (class_unrecognised or {}).get(label)
             png = assets / f"classes_{_slug(label)}.png"
-            plot_class_histogram(counts, png, title=f"predicted classes: {label}")
+            plot_class_histogram(counts, png, title=f"predicted classes: {label}", unrecognised=unrec)
             images.append(_image_link(f"class histogram {label}", rel + png.name))
-            notes += class_balance_markdown(counts)
+            notes += class_balance_markdown(counts, unrecognised=unrec)
         if images:
             sections += [f"### {label}", "", " ".join(images), ""] + notes
     if sections:

@@ -111,33 +111,68 @@ def plot_metric_vs_epoch(
     return _save(fig, path)
 
 
-def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
-    """Bar plot of the predicted-class frequencies of generated samples (``counts``: int/float ``[K]``,
-    non-negative, e.g. K = 10 digits from ``mnist-lenet``). Classes never predicted are labelled "missing"
-    in red; a dashed line marks the uniform frequency 1/K, dotted lines the coverage and imbalance
-    thresholds of ``gan_eval.reporting.class_balance`` (a quarter of and twice the uniform share); bars
-    outside them are red (not covered) or orange (over-produced). Writes a PNG to ``path`` and returns it."""
-    from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO
+def plot_class_histogram(
+    counts: np.ndarray, path: Path, *, title: str, unrecognised: int | None = None
+) -> Path:
+    """Bar plot of the predicted classes of generated samples: ``counts`` int/float ``[K]`` (non-negative,
+    e.g. K = 10 digits from ``mnist-lenet``) of the samples the classifier recognises, and a grey
+    "unrecognised" bar for the ``unrecognised`` ones (None: no recognition rule, no bar). Bars are fractions
+    of all samples. Classes never predicted are labelled "missing" in red; a dashed line marks the uniform
+    share of the recognised samples, dotted lines the coverage and imbalance thresholds of
+    ``gan_eval.reporting.class_balance`` (a quarter of and twice that share); bars outside them are red (not
+    covered) or orange (over-produced) - unless most samples are unrecognised, when there is no verdict and
+    the title says so. Writes a PNG to ``path`` and returns it."""
+    from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, MOSTLY_UNRECOGNISED
 
     counts = np.asarray(counts, dtype=float)
     if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or not np.isfinite(counts).all():
         raise ValueError(
             f"class counts must be a non-empty 1-D array of non-negative numbers, got {counts!r}"
         )
-    total = counts.sum()
+    unrec = float(unrecognised or 0)
+    total = counts.sum() + unrec
     freq = counts / total if total > 0 else counts
+    recognised = counts.sum() / total if total > 0 else 1.0
+    verdict = unrecognised is None or unrec / max(total, 1.0) < MOSTLY_UNRECOGNISED
     k = counts.size
-    fig = _figure(6.4, 3.2)
+    fig = _figure(6.8, 3.4)
     ax = fig.add_subplot()
-    low, high = COVERAGE_FRACTION / k, IMBALANCE_RATIO / k
-    colors = ["tab:red" if f < low else "tab:orange" if f > high else "tab:blue" for f in freq]
+    uniform = recognised / k
+    low, high = COVERAGE_FRACTION * uniform, IMBALANCE_RATIO * uniform
+    if verdict:
+        colors = ["tab:red" if f < low else "tab:orange" if f > high else "tab:blue" for f in freq]
+    else:
+        colors = ["tab:blue"] * k
     ax.bar(np.arange(k), freq, color=colors)
-    ax.axhline(1.0 / k, color="gray", linestyle="--", linewidth=1, label="uniform")
-    ax.axhline(low, color="tab:red", linestyle=":", linewidth=1, label=f"coverage ({COVERAGE_FRACTION:g}x)")
-    ax.axhline(
-        high, color="tab:orange", linestyle=":", linewidth=1, label=f"imbalance ({IMBALANCE_RATIO:g}x)"
-    )
-    top = max(float(freq.max()), high) * 1.15
+    ticks, where = [str(i) for i in range(k)], [float(i) for i in range(k)]
+    tops = [float(freq.max()) if k else 0.0]
+    if unrecognised is not None:  # set apart from the classes: it is not one
+        ax.bar([k + 0.6], [unrec / total if total else 0.0], color="tab:gray")
+        ax.axvline(k - 0.2, color="black", linewidth=0.8)
+        ticks.append("not\nrecognised")
+        where.append(k + 0.6)
+        tops.append(unrec / total if total else 0.0)
+    ref = "uniform" if unrecognised is None else "uniform share of recognised"
+    ends = (-0.5, k - 0.5)  # the lines run over the classes only
+    ax.hlines(uniform, *ends, color="gray", linestyle="--", linewidth=1, label=ref)
+    if verdict:
+        ax.hlines(
+            low,
+            *ends,
+            color="tab:red",
+            linestyle=":",
+            linewidth=1,
+            label=f"coverage ({COVERAGE_FRACTION:g}x)",
+        )
+        ax.hlines(
+            high,
+            *ends,
+            color="tab:orange",
+            linestyle=":",
+            linewidth=1,
+            label=f"imbalance ({IMBALANCE_RATIO:g}x)",
+        )
+    top = max(*tops, high) * 1.15 or 1.0
     for i in np.flatnonzero(counts == 0):
         ax.text(
             float(i),
@@ -150,10 +185,12 @@ def plot_class_histogram(counts: np.ndarray, path: Path, *, title: str) -> Path:
             fontsize=9,
         )
     ax.set_ylim(0, top)
-    ax.set_xticks(np.arange(k))
+    ax.set_xticks(where, ticks)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("fraction of samples")
-    ax.set_title(title)
+    if not verdict:
+        title += f"\nmost samples unrecognised ({100 * unrec / total:.0f} %): no collapse verdict"
+    ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small")
     return _save(fig, path)
 
