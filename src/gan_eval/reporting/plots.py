@@ -6,9 +6,10 @@ they work headless and from threads; files are written atomically.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -95,14 +96,13 @@ def plot_metric_vs_epoch(
             zorder=5,
         )
     direction = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]
-    title = f"{metric} vs epoch{direction}"
-    if group:
-        title += f"\n{group}"
+    title = _title(f"{metric} vs epoch{direction}", group)
     if bar_kinds:
         title += f"\nbars: {' or '.join(sorted(bar_kinds))}"
     ax.set_title(title, fontsize="medium")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{metric} ({group})" if group else metric, fontsize="small" if group else "medium")
+    ylabel = "\n".join(textwrap.wrap(f"{metric} ({group})", 40)) if group else metric
+    ax.set_ylabel(ylabel, fontsize="small" if group else "medium")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -188,6 +188,7 @@ def plot_class_histogram(
     ax.set_xticks(where, ticks)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("fraction of samples")
+    title = _title(title, None, 70)
     if not verdict:
         title += f"\nmost samples unrecognised ({100 * unrec / total:.0f} %): no collapse verdict"
     ax.set_title(title, fontsize="medium")
@@ -195,28 +196,55 @@ def plot_class_histogram(
     return _save(fig, path)
 
 
+def _title(text: str, group: str | None, width: int = 58) -> str:
+    """A plot title that fits its figure: ``text`` and the group's name on lines of their own, wrapped."""
+    lines = textwrap.wrap(text, width)
+    if group:
+        lines += textwrap.wrap(group, width + 10)
+    return "\n".join(lines)
+
+
+def _inverse_n_ticks(ax: Any, n_min: float) -> None:
+    """x ticks of a 1/N axis labelled with N (``inf`` at 0, then round sample counts down to ``n_min``):
+    a handful that never overlap, instead of 1/N in scientific steps."""
+    nice = [1_000_000, 100_000, 50_000, 20_000, 10_000, 5_000, 2_000, 1_000, 500, 200, 100, 50, 20, 10]
+    inside = [n for n in nice if n >= n_min * 0.999]
+    picked = inside[-3:] if len(inside) > 3 else inside  # the three largest 1/N: spread over the axis
+    ticks = [0.0] + [1.0 / n for n in picked]
+    labels = ["∞"] + [f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n) for n in picked]
+    ax.set_xticks(ticks, labels)
+
+
 def plot_inverse_n_fits(
     fits: Mapping[str, Mapping[str, np.ndarray]], metric: str, path: Path, *, group: str | None = None
 ) -> Path:
-    """The 1/N extrapolation (Chong & Forsyth 2020) of ``metric`` for several evaluations on one plot:
-    label -> {"n": subset sizes int [P], "values": the metric on each float [P], "line": [intercept,
-    slope, rmse]}; points at x = 1/N and the fitted line down to x = 0, where the intercept (``metric`` at
-    N = infinity) is marked."""
-    fig = _figure(6.4, 3.6)
-    ax = fig.add_subplot()
-    for label, fit in fits.items():
+    """The 1/N extrapolation (Chong & Forsyth 2020) of ``metric``, one panel per evaluation (each its own y
+    range: evaluations far apart would flatten each other's lines): label -> {"n": subset sizes int [P],
+    "values": the metric on each float [P], "line": [intercept, slope, rmse]}; points at x = 1/N (ticks
+    labelled with N) and the fitted line down to x = 0, where the intercept (``metric`` at N = infinity) is
+    starred. At most 6 evaluations (the caller picks them)."""
+    k = len(fits)
+    cols = min(k, 3)
+    rows = -(-k // cols)
+    fig = _figure(3.2 * cols + 0.6, 2.5 * rows + 0.9)
+    for i, (label, fit) in enumerate(fits.items()):
+        ax = fig.add_subplot(rows, cols, i + 1)
         n = np.asarray(fit["n"], dtype=float)
         values = np.asarray(fit["values"], dtype=float)
         intercept, slope = (float(v) for v in np.asarray(fit["line"])[:2])
-        (line,) = ax.plot(1.0 / n, values, marker="o", linestyle="none", label=label)
+        ax.plot(1.0 / n, values, marker="o", markersize=4, linestyle="none", color="tab:blue")
         x = np.linspace(0.0, float(1.0 / n.min()), 50)
-        ax.plot(x, intercept + slope * x, color=line.get_color(), linewidth=1)
-        ax.plot([0.0], [intercept], marker="*", markersize=12, color=line.get_color())
-    ax.set_xlabel("1 / N (generated samples)")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: extrapolated to N = infinity (star)" + (f" - {group}" if group else ""))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+        ax.plot(x, intercept + slope * x, color="tab:blue", linewidth=1)
+        ax.plot([0.0], [intercept], marker="*", markersize=12, color="tab:orange", linestyle="none")
+        _inverse_n_ticks(ax, float(n.min()))
+        ax.set_title(_title(f"{label}: {intercept:.4g} at ∞", None, 34), fontsize="small")
+        ax.tick_params(labelsize="small")
+        ax.grid(True, alpha=0.3)
+        if i % cols == 0:
+            ax.set_ylabel(metric, fontsize="small")
+        if i >= k - cols:
+            ax.set_xlabel("N generated samples (axis: 1/N)", fontsize="small")
+    fig.suptitle(_title(f"{metric} against 1/N, extrapolated to N = ∞ (star)", group, 70), fontsize="medium")
     return _save(fig, path)
 
 
@@ -224,18 +252,23 @@ def plot_prd_curves(
     curves: Mapping[str, Mapping[str, np.ndarray]], path: Path, *, group: str | None = None
 ) -> Path:
     """PRD curves (Sajjadi et al. 2018) of several evaluations on one plot: label -> {"precision",
-    "recall"} float [A]; recall on x, precision on y, both in [0, 1]."""
-    fig = _figure(5.2, 4.4)
+    "recall"} float [A]; recall on x, precision on y, both in [0, 1]; colours in the order given (a
+    sequential map: earlier evaluations lighter). At most 6 evaluations (the caller picks them)."""
+    from matplotlib import colormaps
+
+    fig = _figure(6.6, 4.4)
     ax = fig.add_subplot()
-    for label, c in curves.items():
-        ax.plot(np.asarray(c["recall"]), np.asarray(c["precision"]), label=label)
+    cmap = colormaps["viridis"]
+    for i, (label, c) in enumerate(curves.items()):
+        color = cmap(0.85 * (1 - i / max(len(curves) - 1, 1)))
+        ax.plot(np.asarray(c["recall"]), np.asarray(c["precision"]), label=label, color=color)
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title("precision-recall distributions" + (f" - {group}" if group else ""))
+    fig.suptitle(_title("precision-recall distributions (PRD)", group, 70), fontsize="medium")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 
@@ -252,6 +285,6 @@ def plot_distance_histograms(gen: np.ndarray, heldout: np.ndarray, path: Path, *
     ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"generated -> train (n={gen.size})")
     ax.set_xlabel("distance to the nearest training row")
     ax.set_ylabel("density")
-    ax.set_title(title)
+    ax.set_title(_title(title, None, 70), fontsize="medium")
     ax.legend(fontsize="small")
     return _save(fig, path)

@@ -114,9 +114,11 @@ class ComparableGroup:
 
     def describe(self) -> str:
         """Every field, for the line under a group's heading."""
+        alone = "(no real set: metrics of the generated samples alone)"
+        against = f"vs `{self.real}`" if self.real else alone
         return (
-            f"extractor `{self.extractor}`, protocol `{self.protocol}`, {self.n_fake} generated samples vs "
-            f"`{self.real}`, precision {self.precision}, seed {self.seed}, fingerprint `{self.fingerprint}`"
+            f"extractor `{self.extractor}`, protocol `{self.protocol}`, {self.n_fake} generated samples "
+            f"{against}, precision {self.precision}, seed {self.seed}, fingerprint `{self.fingerprint}`"
         )
 
 
