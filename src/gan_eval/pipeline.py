@@ -213,9 +213,12 @@ def evaluate(
                 reported=reported,
                 progress=lambda done, total: bar.update(done, total=total),
             )
-    counts = None
-    if fake_ex.logits is not None:
-        counts = np.bincount(fake_ex.logits.argmax(1), minlength=fake_ex.logits.shape[1])
+    counts, unrecognised = None, None
+    if fake_ex.logits is not None:  # the samples the classifier recognises, by class (mode collapse)
+        rec = fake_ex.recognised
+        classes = fake_ex.logits.argmax(1)
+        counts = np.bincount(classes if rec is None else classes[rec], minlength=fake_ex.logits.shape[1])
+        unrecognised = None if rec is None else int((~rec).sum())
     res = EvalResult(
         values=out.values,
         stds=out.stds,
@@ -234,6 +237,8 @@ def evaluate(
         duration_s=time.perf_counter() - t0,
         diagnostics=out.diagnostics,
         class_counts=counts,
+        unrecognised=unrecognised,
+        n_fake_used=out.n_fake,
         source_info=dict(getattr(fsrc, "info", {})),  # a checkpoint's path, epoch, step: read with it
         details=out.details,
     )

@@ -19,6 +19,7 @@ def test_names_and_directions() -> None:
         "vendi",
     ]  # fmt: skip
     lower = {keys.FID, keys.KID_MEAN, "fid_inf", "class_kl", "class_tv", "near_copies", "near_copy_frac"}
+    lower |= {"class_unrecognised"}
     higher = {keys.IS_MEAN, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE, "is_inf", "auth_pct"}
     higher |= {"prd_f8", "prd_f1_8", "vendi", "vendi_real", "class_coverage", "class_coverage_frac"}
     lower |= {"near_copies_pixels", "near_copy_frac_pixels"}

@@ -32,7 +32,8 @@ def test_demo_collapse_is_stated_plainly():
     assert text.startswith("Coverage 8 of 10 classes (not covered: 0 at 0.4 %, 6 at 0.2 %;")
     assert "Largest class 8: 48 % of samples (4.8x the uniform share)." in text
     assert "Under 1 %: 0, 6." in text
-    assert "**Imbalanced: class 8 holds more than 2x its uniform share" in text
+    assert "⚠ Imbalanced: class 8 holds more than 2x its uniform share (possible mode collapse)." in text
+    assert "**" not in text  # bold means "best" in the report; flags get ⚠
     assert "All 10 classes" not in text
 
 
@@ -97,3 +98,35 @@ def test_real_reference_shares():
 def test_bad_input(counts, expected):
     with pytest.raises(ValueError):
         class_balance(counts, expected)
+
+
+def test_mostly_unrecognised_samples_get_no_collapse_verdict():
+    """The issue's early checkpoint: 8 holds most of the few recognised samples, but 95 % are unrecognised."""
+    counts = np.array([0, 1, 10, 21, 8, 0, 0, 0, 50, 19])
+    cb = class_balance(counts, unrecognised=1891)
+    assert (cb.recognised, cb.total) == (109, 2000) and cb.unrecognised_share == pytest.approx(0.9455)
+    assert cb.imbalanced and cb.mostly_unrecognised and not cb.collapse
+    assert cb.text() == (
+        "⚠ Most samples are not recognisable as digits (95 %, 1891 of 2000); the 109 recognised samples are "
+        "too few to judge the class balance, so there is no verdict on mode collapse."
+    )
+    # exactly half unrecognised is "most" (no verdict); one fewer and the recognised samples are judged
+    assert class_balance(np.array([1000, 0, 0]), unrecognised=1000).mostly_unrecognised
+    almost = class_balance(np.array([1001, 0, 0]), unrecognised=999)
+    assert almost.collapse and "possible mode collapse" in almost.text()
+    # nothing recognised at all: still a sentence, not an error
+    none = class_balance(np.zeros(10, dtype=int), unrecognised=50, kind="clothing items")
+    assert none.text().startswith("⚠ Most samples are not recognisable as clothing items (100 %, 50 of 50)")
+
+
+def test_recognised_samples_are_judged_with_the_unrecognised_share_stated():
+    cb = class_balance(DEMO, unrecognised=250)
+    assert cb.total == 1250 and not cb.mostly_unrecognised and cb.collapse
+    text = cb.text()
+    assert text.startswith("Unrecognised: 20 % of samples (not counted in the class shares). Coverage 8 ")
+    assert "Largest class 8: 48 % of recognised samples" in text
+    assert text.endswith("(possible mode collapse).")
+    with pytest.raises(ValueError, match="unrecognised"):
+        class_balance(DEMO, unrecognised=-1)
+    with pytest.raises(ValueError, match="no samples"):
+        class_balance(np.zeros(3, dtype=int), unrecognised=0)

@@ -72,12 +72,13 @@ def test_report_tables_images_and_sections(tmp_path, results_df, gate_toml):
     assert [c.startswith("**") for c in summary["precision ↑"]] == [False, False, True]
 
     shares = [t for t in tables if list(t.columns[:2]) == ["class", "0"]]
-    # the numbers beside the plot: each class's share, uncovered classes in bold
-    expected = [f"{100 * c / 800:.1f} %" if c else "**0.0 %**" for c in collapsed]
+    # the numbers beside the plot: each class's share, uncovered classes flagged with ⚠ (bold means best)
+    expected = [f"{100 * c / 800:.1f} %" if c else "⚠ 0.0 %" for c in collapsed]
     assert len(shares) == 2 and list(shares[0].iloc[0]) == ["share of samples", *expected]
     env_table = next(t for t in tables if list(t.columns) == ["field", "value"])
     env = dict(zip(env_table["field"], env_table["value"], strict=True))
-    assert env["protocol"] == "native" and env["n_fake"] == "1000" and env["device"] == "cpu"
+    assert env["protocol"] == "native" and env["n_fake"] == "1000 (fid, is_mean, precision)"
+    assert env["device"] == "cpu"
     assert env["torch_version"] and len(env["fingerprint"]) == 16
 
     gates = tables[-1]  # gates on the latest evaluation (epoch 3): fid 12 > 11 fails, is_mean 8.8 passes
@@ -234,3 +235,98 @@ def test_one_metric_with_several_real_sample_counts_is_split(results_df, make_ev
     df["fingerprint"] = ""
     numbers, _ = summary_table(df)
     assert "fid (n_real 60000)" in numbers.columns and "fid (n_real 500)" in numbers.columns
+
+
+def test_class_histograms_show_the_unrecognised_samples(tmp_path, results_df):
+    """With a recognition rule: an "unrecognised" column beside the class shares, the verdict of the
+    recognised samples only when most are recognised, flags marked with ⚠ (bold means best)."""
+    mostly_noise = np.array([0, 1, 10, 21, 8, 0, 0, 0, 50, 19])
+    out = write_report(
+        results_df,
+        tmp_path / "r.md",
+        class_histograms={"ckpt_epoch_001.pt": mostly_noise, "ckpt_epoch_002.pt": np.full(10, 90)},
+        class_unrecognised={"ckpt_epoch_001.pt": 1891, "ckpt_epoch_002.pt": 100},
+    )
+    text = out.read_text()
+    shares = [t for t in md_tables(text) if list(t.columns[:2]) == ["class", "0"]]
+    assert [list(t.columns)[-1] for t in shares] == ["unrecognised", "unrecognised"]
+    noise, fine = shares
+    assert list(noise["class"]) == ["share of recognised samples", "share of all samples"]
+    assert noise.iloc[1, -1] == "94.5 %" and noise.iloc[0, 9] == "45.9 %"  # 50 of 109, no flag: no verdict
+    assert fine.iloc[1, -1] == "10.0 %" and fine.iloc[0, 1] == "10.0 %"
+    assert "⚠ Most samples are not recognisable as digits (95 %, 1891 of 2000)" in text
+    assert "Unrecognised: 10 % of samples (not counted in the class shares). Coverage 10 of 10" in text
+    assert "possible mode collapse" not in text
+    section = text.split("## Samples and class histograms")[1]
+    assert "**" not in section
+    for png in ("classes_ckpt_epoch_001.pt.png", "classes_ckpt_epoch_002.pt.png"):
+        assert (tmp_path / "r_files" / png).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_summary_holds_the_headline_metrics_and_the_sections_the_rest(tmp_path):
+    """The summary has FID, IS, KID, precision and recall (hype_inf when rated); every other value is in a
+    section, an unknown one under "Other values"; counts render in numeric order and name their metrics."""
+    from gan_eval.results.table import make_rows
+
+    meta = dict(real="mnist", n_fake=1000, extractor="mnist-lenet", protocol="lenet-28", precision="fp32")
+    meta |= dict(seed=0, device="cpu", run_id="r")
+    frames = []
+    for epoch in (1, 2):
+        ck = dict(fake=f"runs/r/ckpt_epoch_00{epoch}.pt", checkpoint=f"ckpt_epoch_00{epoch}.pt", epoch=epoch)
+        common = {**meta, **ck, "timestamp": f"2025-01-01T00:00:0{epoch}+00:00", "fingerprint": "f" * 16}
+        values = {
+            60000: {"fid": 30.0 / epoch},
+            10000: {"kid_mean": 0.1, "precision": 0.5, "recall": 0.4, "density": 0.9, "coverage": 0.8},
+            0: {"is_mean": 2.0 * epoch, "vendi": 5.0, "new_metric": 1.5},
+            920: {"fid_class_3": 40.0},
+            1012: {"fid_class_7": 30.0},
+        }
+        for n_real, vals in values.items():
+            frames.append(make_rows(vals, meta={**common, "n_real": n_real}))
+        # per-class rows carry their class's generated samples; the group is still n_fake 1000
+        frames.append(make_rows({"class_kl": 0.2}, meta={**common, "n_real": 60000, "n_fake": 900}))
+    df = pd.concat(frames, ignore_index=True)
+    text = write_report(df, tmp_path / "r.md").read_text()
+    summary = md_tables(text)[0]
+    assert list(summary.columns) == [
+        "label",
+        "epoch",
+        "fid ↓",
+        "is_mean ↑",
+        "kid_mean ↓",
+        "precision ↑",
+        "recall ↑",
+    ]
+    assert text.count("\n### ") >= 5 and "### mnist-lenet, lenet-28, n_fake 1000\n" in text  # one group
+    assert "real samples used: 10000 (kid_mean, precision, recall); 60000 (fid)." in text
+    for heading in (
+        "### Density and coverage",
+        "### Class distribution",
+        "### Per-class FID",
+        "### Other values",
+    ):
+        assert heading in text
+    other = next(t for t in md_tables(text) if "new_metric" in t.columns)
+    assert list(other["new_metric"]) == ["1.5", "1.5"]
+    per_class = next(t for t in md_tables(text) if "3 ↓" in t.columns)
+    assert list(per_class["3 ↓"]) == ["40 (1000)", "40 (1000)"] and list(per_class["0 ↓"]) == ["–", "–"]
+    assert "–: no value, fewer than 2 recognised generated samples in that class" in text  # one line why
+    env = dict(next(t for t in md_tables(text) if list(t.columns) == ["field", "value"]).to_numpy())
+    assert env["n_real"] == (
+        "920 to 1012 (fid_class_<c>, per class); 10000 (kid_mean, precision, recall, density, coverage); "
+        "60000 (fid, class_kl)"
+    )
+    assert (
+        env["n_fake"]
+        == "900 (class_kl); 1000 (fid, kid_mean, precision, recall, density, coverage, is_mean, "
+        "vendi, new_metric, fid_class_<c>, per class)"
+    )
+    assert "**" not in text.split("## Beyond FID")[1]  # bold: the best summary values only
+
+
+def test_a_setup_without_a_real_set_says_so(tmp_path, make_evaluation):
+    df = make_evaluation(1, fid=1.0, is_mean=9.0, prec=0.5, real="")
+    df = df[df["metric"] == "is_mean"].assign(n_real=0)
+    text = write_report(df, tmp_path / "r.md").read_text()
+    assert "vs ``" not in text and "(no real set: metrics of the generated samples alone)" in text
+    assert "real samples used" not in text

@@ -42,10 +42,12 @@ def _run_eval(
         "cis": {k: list(v) for k, v in res.cis.items()},
         "n_real": res.n_real,
         "n_fake": res.n_fake,
+        "n_fake_used": res.n_fake_used,  # values that used part of the generated set (class metrics)
         "fingerprint": res.fingerprint,
         "duration_s": round(res.duration_s, 3),
         "diagnostics": res.diagnostics,
         "class_counts": None if res.class_counts is None else res.class_counts.tolist(),
+        "class_unrecognised_count": res.unrecognised,
     }
     rows = [
         {
@@ -53,7 +55,7 @@ def _run_eval(
             "value": v,
             "std": res.stds.get(k),
             "n_real": res.n_real.get(k),
-            "n_fake": res.n_fake,
+            "n_fake": res.n_fake_used.get(k, res.n_fake),
             **({"95% CI": _interval(res.cis.get(k))} if res.cis else {}),
         }
         for k, v in res.values.items()
@@ -67,11 +69,15 @@ def _run_eval(
             f"({res.duration_s:.1f} s"
             f"{', real stats cached' if res.diagnostics.get('real_from_cache') else ''})"
         )
-        if res.class_counts is not None and fp["extractor"].endswith("-lenet") and res.class_counts.sum():
-            from gan_eval.reporting.class_balance import class_balance_text
+        counted = 0 if res.class_counts is None else int(res.class_counts.sum()) + (res.unrecognised or 0)
+        if res.class_counts is not None and fp["extractor"].endswith("-lenet") and counted:
+            from gan_eval.reporting.class_balance import class_balance_text, class_kind
 
-            text = class_balance_text(res.class_counts).replace("**", "")
-            print(f"classes ({fp['extractor']} argmax): {text}")
+            text = class_balance_text(
+                res.class_counts, unrecognised=res.unrecognised, kind=class_kind(fp["extractor"])
+            )
+            how = "argmax of the recognised samples" if res.unrecognised is not None else "argmax"
+            print(f"classes ({fp['extractor']} {how}): {text}")
 
 
 def _eval_command(name: str, help_text: str, example: str, metric: str | None) -> None:

@@ -51,13 +51,14 @@ def report_cmd(
         raise UserError(f"{results}: no rows with run_id {run!r}")
     grids: dict[str, Path] = {}
     hists: dict[str, Any] = {}
+    unrecognised: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="gan-eval-report-") as tmp:
         if samples:
             from gan_eval.reporting.assets import report_assets
 
             rows = df if run is None else df[df["run_id"] == run]
             cks = sorted({c for c in rows["checkpoint"].tolist() if c})
-            grids, hists = report_assets(cks, Path(tmp))
+            grids, hists, unrecognised = report_assets(cks, Path(tmp))
         path = write_report(
             df,
             out,
@@ -65,6 +66,7 @@ def report_cmd(
             gate_config=gate_config,
             sample_grids=grids,
             class_histograms=hists,
+            class_unrecognised=unrecognised,
             title=title,
             results_path=results,
         )

@@ -186,3 +186,38 @@ def classifier_train(
         progress=not quiet,
     )
     print(f"test accuracy {info['test_accuracy']:.4%}  sha256 {info['sha256']}  -> {info['out']}")
+
+
+@classifier_app.command("calibrate")
+def classifier_calibrate(
+    dataset: Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")] = "mnist",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Rule file to write (default: beside --weights, X.recognition.npz)."
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Classifier weights (default: the shipped ones).")
+    ] = None,
+    threads: Annotated[int, int_opt("--threads", help="CPU threads.", min=1)] = 1,
+) -> None:
+    """Compute the recognition rule of a classifier (which samples count toward a class at all): class
+    Gaussians from the train split, thresholds that keep 99% of the test split. `classifier train` writes it
+    for new weights; the shipped rules are recomputed with this command.
+
+    Example: `gan-eval classifier calibrate --dataset mnist -o mnist_lenet.recognition.npz`
+    """
+    from gan_eval.atomic import check_output_target, sha256_file
+    from gan_eval.features.lenet import recognition_path
+    from gan_eval.features.lenet_train import calibrate_recognition
+
+    if dataset not in ("mnist", "fashion-mnist"):
+        raise UserError(f"--dataset {dataset}: expected mnist or fashion-mnist")
+    if out is None and weights is None:
+        raise UserError("give --out FILE (the shipped weights' folder is part of the installation)")
+    target = out if out is not None else recognition_path(weights)  # type: ignore[arg-type]
+    check_output_target(target, "--out")
+    rule = calibrate_recognition(dataset, weights=weights, threads=threads)
+    path = rule.save(target)
+    print(f"{rule.describe()}  sha256 {sha256_file(path)}  -> {path}")

@@ -37,6 +37,7 @@ from torch import nn
 
 from gan_eval import atomic
 from gan_eval.errors import UserError
+from gan_eval.features.recognition import RecognitionRule, descriptor, load_rule
 from gan_eval.features.registry import Extractor, register_extractor
 
 PROTOCOL = "lenet-28"
@@ -55,6 +56,21 @@ SHIPPED_WEIGHTS: dict[str, tuple[str, str | None]] = {
     "fashion-mnist": (
         "fashion_mnist_lenet.pt",
         "a8bb7648f6bf571f07b1438d3ff13b8a5108718b270bde638d9946306e571241",
+    ),
+}
+# The recognition rule of each shipped classifier (gan_eval.features.recognition), beside its weights, and its
+# sha256. Recomputed from the shipped weights by (tests/features/test_recognition.py checks the files):
+#   gan-eval classifier calibrate --dataset mnist -o src/gan_eval/assets/mnist_lenet.recognition.npz
+#   gan-eval classifier calibrate --dataset fashion-mnist \
+#       -o src/gan_eval/assets/fashion_mnist_lenet.recognition.npz
+SHIPPED_RECOGNITION: dict[str, tuple[str, str]] = {
+    "mnist": (
+        "mnist_lenet.recognition.npz",
+        "852f51669a09c12475e8e171f4373440a0e3de62eca1b4ebf9ac67183fc85d26",
+    ),
+    "fashion-mnist": (
+        "fashion_mnist_lenet.recognition.npz",
+        "110ad7a8b16bd1de3c9b549223eae22f0b056154ae869875b91157a3bdee45e8",
     ),
 }
 
@@ -100,6 +116,13 @@ class LeNet(nn.Module):
         features = self.fc(self.conv(x))
         return features, self.head(self.dropout(features))
 
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(conv, features, logits)``: ``forward``'s outputs (the same operations) and the last convolution
+        block's activations before pooling, float32 [N, C2, 8, 8] (the recognition rule's texture part)."""
+        conv = self.conv[:-1](x)
+        features = self.fc(self.conv[-1](conv))
+        return conv, features, self.head(self.dropout(features))
+
 
 # ---------------------------------------------------------------- preprocessing (protocol lenet-28)
 def preprocess(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -126,6 +149,16 @@ def shipped_weights_path(dataset: str) -> Path:
     """Path of the weights file shipped in the package for ``dataset`` ('mnist' or 'fashion-mnist')."""
     filename, _ = SHIPPED_WEIGHTS[dataset]
     return Path(str(resources.files("gan_eval") / "assets" / filename))
+
+
+def recognition_path(weights: Path) -> Path:
+    """Where the recognition rule of a weights file lives: ``x.pt`` -> ``x.recognition.npz`` beside it."""
+    return Path(weights).with_name(Path(weights).stem + ".recognition.npz")
+
+
+def shipped_recognition_path(dataset: str) -> Path:
+    """Path of the recognition rule shipped for ``dataset``'s classifier."""
+    return Path(str(resources.files("gan_eval") / "assets" / SHIPPED_RECOGNITION[dataset][0]))
 
 
 def load_weights(
@@ -169,12 +202,22 @@ class LeNetExtractor(Extractor):
     """``forward(images uint8 [N, C, H, W]) -> {"features": float32 [N, 128], "logits": float32 [N, 10]}``.
 
     Applies protocol ``lenet-28`` itself (see the module docstring); always in eval mode, no gradients kept.
+    With a recognition rule (``recognition``; the shipped weights have one) the output also holds
+    ``"recognised"`` bool [N]: the images the classifier recognises as one of its classes at all.
     """
 
     protocol = PROTOCOL
 
-    def __init__(self, name: str, state: dict[str, torch.Tensor], meta: dict[str, Any], sha256: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        state: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+        sha256: str,
+        recognition: RecognitionRule | None = None,
+    ) -> None:
         super().__init__()
+        self.recognition = recognition
         args = _args_from_meta(meta)
         self.name = name
         self.feature_dim = args.hidden
@@ -192,8 +235,12 @@ class LeNetExtractor(Extractor):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         device = next(self.net.parameters()).device
         x = preprocess(images.to(device), self.mean, self.std)
-        features, logits = self.net(x)
-        return {"features": features, "logits": logits}
+        conv, features, logits = self.net.forward_all(x)
+        out = {"features": features, "logits": logits}
+        if self.recognition is not None:
+            with torch.autocast(device.type, enabled=False):  # float64 distances, whatever the precision
+                out["recognised"] = self.recognition.recognised(descriptor(conv, features), logits)
+        return out
 
 
 def _build(
@@ -209,15 +256,26 @@ def _build(
                 f"`gan-eval classifier train --dataset {dataset} --out {dataset}_lenet.pt` and pass --weights"
             )
         state, meta, digest = load_weights(shipped_weights_path(dataset), expected)
+        rule: RecognitionRule | None = load_rule(
+            shipped_recognition_path(dataset), SHIPPED_RECOGNITION[dataset][1]
+        )
     else:
         state, meta, digest = load_weights(Path(weights))
+        sidecar = recognition_path(Path(weights))
+        rule = load_rule(sidecar) if sidecar.is_file() else None
+    if rule is not None and rule.weights_sha256 != digest:
+        raise UserError(
+            f"recognition rule of {name}: computed for weights {rule.weights_sha256[:12]}, not "
+            f"{digest[:12]}; "
+            f"recompute it with `gan-eval classifier calibrate --dataset {dataset}`"
+        )
     if meta.get("dataset") != dataset:
         raise UserError(
             f"lenet weights {weights}: trained on {meta.get('dataset')!r}, not {dataset!r}; "
             f"use --extractor {meta.get('dataset')}-lenet"
         )
     try:
-        extractor = LeNetExtractor(name, state, meta, digest)
+        extractor = LeNetExtractor(name, state, meta, digest, rule)
     except (KeyError, TypeError, RuntimeError) as e:  # architecture args or tensors do not fit
         raise UserError(f"lenet weights {weights}: does not hold a valid LeNet ({e})") from e
     return extractor.to(device)

@@ -14,7 +14,20 @@ import torch.nn.functional as F
 
 from gan_eval import __version__, atomic
 from gan_eval.errors import UserError
-from gan_eval.features.lenet import PIXEL_STATS, PROTOCOL, WEIGHTS_FORMAT, LeNet, LeNetArgs, preprocess
+from gan_eval.features.lenet import (
+    PIXEL_STATS,
+    PROTOCOL,
+    SHIPPED_WEIGHTS,
+    WEIGHTS_FORMAT,
+    LeNet,
+    LeNetArgs,
+    LeNetExtractor,
+    load_weights,
+    preprocess,
+    recognition_path,
+    shipped_weights_path,
+)
+from gan_eval.features.recognition import DEFAULT_KEEP, RecognitionRule, descriptor, fit_rule
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -190,14 +203,112 @@ def train_classifier(
     }
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     atomic.atomic_write(Path(out), lambda tmp: torch.save({"state_dict": state, "meta": meta}, tmp))
+    sha = atomic.sha256_file(Path(out))
+    # the recognition rule of the new weights beside them (the class metrics' "unrecognised" bucket)
+    with _threads(threads):
+        rule = fit_recognition(
+            model.cpu(), (x_train, y_train), x_test, mean, std, dataset=dataset, weights_sha256=sha
+        )
+    rule.save(recognition_path(Path(out)))
     return {
         "dataset": dataset,
         "test_accuracy": test_accuracy,
         "history": history,
         "seconds": time.perf_counter() - started,
         "out": str(out),
-        "sha256": atomic.sha256_file(Path(out)),
+        "sha256": sha,
+        "recognition": str(recognition_path(Path(out))),
         "size_bytes": Path(out).stat().st_size,
         "epochs": epochs,
         "seed": seed,
     }
+
+
+class _threads:
+    """Run a block with ``n`` torch CPU threads (then restore the previous count)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.was = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *_: object) -> None:
+        torch.set_num_threads(self.was)
+
+
+@torch.no_grad()
+def descriptors(
+    model: LeNet, images: np.ndarray, mean: float, std: float, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recognition descriptors float64 [N, D] and logits float32 [N, K] of uint8 ``images [N, 28, 28]``."""
+    was_training = model.training
+    model.eval()
+    desc, logits = [], []
+    for i in range(0, len(images), batch_size):
+        x = preprocess(torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))[:, None], mean, std)
+        conv, features, out = model.forward_all(x.to(next(model.parameters()).device))
+        desc.append(descriptor(conv, features).cpu())
+        logits.append(out.float().cpu())
+    model.train(was_training)
+    return torch.cat(desc), torch.cat(logits)
+
+
+def fit_recognition(
+    model: LeNet,
+    train: tuple[np.ndarray, np.ndarray],
+    test_images: np.ndarray,
+    mean: float,
+    std: float,
+    *,
+    dataset: str,
+    weights_sha256: str,
+    keep: float = DEFAULT_KEEP,
+) -> RecognitionRule:
+    """The recognition rule of ``model``: class Gaussians of the ``train`` images (uint8 [M, 28, 28], labels
+    int [M]), thresholds that recognise ``keep`` of ``test_images`` uint8 [N, 28, 28]."""
+    train_desc, _ = descriptors(model, train[0], mean, std)
+    test_desc, test_logits = descriptors(model, test_images, mean, std)
+    return fit_rule(
+        train_desc,
+        train[1].astype(np.int64),
+        test_desc,
+        test_logits,
+        keep=keep,
+        calibrated_on=f"{dataset}:test",
+        fitted_on=f"{dataset}:train",
+        weights_sha256=weights_sha256,
+    )
+
+
+def calibrate_recognition(
+    dataset: str = "mnist",
+    *,
+    weights: Path | None = None,
+    keep: float = DEFAULT_KEEP,
+    threads: int = 1,
+    data_root: str | Path | None = None,
+) -> RecognitionRule:
+    """The recognition rule of the shipped ``<dataset>-lenet`` weights (or of ``weights``) computed again:
+    class Gaussians from ``dataset``:train, thresholds keeping ``keep`` of ``dataset``:test (what
+    ``gan-eval classifier calibrate`` writes)."""
+    from gan_eval.data.datasets import load_arrays
+
+    if dataset not in SHIPPED_WEIGHTS:
+        raise UserError(f"unknown dataset {dataset!r}; expected one of {', '.join(sorted(SHIPPED_WEIGHTS))}")
+    path = shipped_weights_path(dataset) if weights is None else Path(weights)
+    state, meta, digest = load_weights(path, SHIPPED_WEIGHTS[dataset][1] if weights is None else None)
+    if meta.get("dataset") != dataset:
+        raise UserError(f"lenet weights {path}: trained on {meta.get('dataset')!r}, not {dataset!r}")
+    net = LeNetExtractor(f"{dataset}-lenet", state, meta, digest)
+    with _threads(threads):
+        return fit_recognition(
+            net.net,
+            load_arrays(dataset, "train", data_root),
+            load_arrays(dataset, "test", data_root)[0],
+            net.mean,
+            net.std,
+            dataset=dataset,
+            weights_sha256=digest,
+            keep=keep,
+        )

@@ -12,6 +12,7 @@ under keys starting with ``_``, arrays the report draws (never written to the re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -211,35 +212,72 @@ def _real_class_counts(real: MetricInputs | None, metric: str, num_classes: int)
     return counts
 
 
+def _recognised(fake: MetricInputs, metric: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(predicted classes int64 [M] of the recognised generated samples, the mask bool [N] or None without a
+    recognition rule, K classes)."""
+    logits = require(fake, "logits", metric, "fake")
+    classes, keep = classwise.recognised_classes(logits, getattr(fake, "recognised", None))
+    return classes, keep, int(np.asarray(logits).shape[1])
+
+
+def _unrecognised(keep: np.ndarray | None, n_used: int) -> dict[str, float]:
+    """``class_unrecognised`` and the generated counts behind it (nothing without a recognition rule)."""
+    if keep is None:
+        return {}
+    u = classwise.CLASS_UNRECOGNISED
+    return {u: float(1 - n_used / len(keep)), f"{u}_n_fake": float(len(keep)), f"{u}_n_real": 0.0}
+
+
+CLASS_VALUES = (
+    classwise.CLASS_KL,
+    classwise.CLASS_TV,
+    classwise.CLASS_COVERAGE,
+    classwise.CLASS_COVERAGE_FRAC,
+)
+
+
 @register_metric(
     "classes",
     higher_is_better=dict(classwise.HIGHER_IS_BETTER),
     needs={"logits", "labels"},
     keys=tuple(classwise.HIGHER_IS_BETTER),
-    description="Generated vs real class distribution: KL, total variation, class coverage",
+    description="Generated vs real class distribution (recognised samples): KL, total variation, coverage",
     no_bootstrap="a function of class counts; the report shows the counts themselves",
 )
 def _classes(real: MetricInputs | None, fake: MetricInputs, **options: Any) -> dict[str, Any]:
-    logits = require(fake, "logits", "classes", "fake")
-    k = int(np.asarray(logits).shape[1])
+    classes, keep, k = _recognised(fake, "classes")
     real_counts = _real_class_counts(real, "classes", k)
-    fake_counts = classwise.class_counts(classwise.predicted_classes(logits), k)
+    fake_counts = classwise.class_counts(classes, k)
+    n_unrec = 0 if keep is None else int((~keep).sum())
+    out: dict[str, Any] = {
+        **_unrecognised(keep, len(classes)),
+        "_counts": {"real": real_counts, "fake": fake_counts, "unrecognised": np.asarray(n_unrec)},
+    }
+    if not len(classes):
+        warnings.warn(
+            f"class metrics: none of the {n_unrec} generated samples is recognised as one of the "
+            "classifier's classes, so class_kl, class_tv and class_coverage have no value",
+            stacklevel=2,
+        )
+        return out
     res = classwise.class_distribution_details(real_counts, fake_counts, **options)
-    return {**res.values, "_counts": {"real": real_counts, "fake": fake_counts}}
+    for key in CLASS_VALUES:  # what each value used: the recognised samples, the whole real set's labels
+        out[f"{key}_n_fake"] = float(len(classes))
+        out[f"{key}_n_real"] = float(real_counts.sum())
+    return {**res.values, **out}
 
 
 @register_metric(
     "fid_class",
-    higher_is_better={},
+    higher_is_better={classwise.CLASS_UNRECOGNISED: False},
     needs={"features", "logits", "labels"},
-    keys=(),
+    keys=(classwise.CLASS_UNRECOGNISED,),
     key_prefixes={classwise.FID_CLASS_PREFIX: False},
-    description="Per-class FID: generated samples the classifier puts in class c vs real images of class c",
+    description="Per-class FID: recognised generated samples the classifier puts in class c vs real class c",
     no_bootstrap="per-class FIDs of a few hundred samples each; their per-class counts are reported",
 )
 def _fid_class(real: MetricInputs | None, fake: MetricInputs) -> dict[str, Any]:
-    logits = require(fake, "logits", "fid_class", "fake")
-    k = int(np.asarray(logits).shape[1])
+    classes, keep, k = _recognised(fake, "fid_class")
     labels = require(real, "labels", "fid_class", "real")
     real_features = require(real, "features", "fid_class", "real")
     if int(np.max(labels)) >= k:
@@ -247,12 +285,19 @@ def _fid_class(real: MetricInputs | None, fake: MetricInputs) -> dict[str, Any]:
             f"metric 'fid_class': the real labels go up to {int(np.max(labels))}, the classifier has {k} "
             "classes; use the classifier trained on the real set's classes (mnist-lenet for MNIST)"
         )
-    return classwise.per_class_fid(
-        (real_features, labels),
-        require(fake, "features", "fid_class", "fake"),
-        classwise.predicted_classes(logits),
-        k,
-    )
+    fake_features = np.asarray(require(fake, "features", "fid_class", "fake"))
+    if keep is not None and len(fake_features) != len(keep):
+        raise UserError(f"metric 'fid_class': {len(fake_features)} feature rows for {len(keep)} samples")
+    return {  # its FIDs leave the unrecognised samples out: their share is part of its answer
+        **_unrecognised(keep, len(classes)),
+        **classwise.per_class_fid(
+            (real_features, labels),
+            fake_features if keep is None else fake_features[keep],
+            classes,
+            k,
+            fake_name="generated" if keep is None else "recognised generated",
+        ),
+    }
 
 
 @register_metric(

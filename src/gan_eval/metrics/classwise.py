@@ -1,8 +1,16 @@
 """Per-class metrics with a classifier (mnist-lenet, fashion-mnist-lenet): the generated class distribution
 against the real one, class coverage, and per-class FID.
 
-**Class distribution.** Generated samples get the classifier's class (``argmax`` of the logits; ties to the
-lower class); real samples their dataset labels when known, else the classifier's classes as well. With
+**Recognised samples only.** A generated sample counts toward a class only when the classifier recognises it
+as one of its classes at all (the extractor's recognition rule, :mod:`gan_eval.features.recognition`: the
+shipped rules keep 99 % of the real test images). ``class_unrecognised`` is the share it does not recognise
+(lower is better); every other value here is computed from the recognised samples, and each value's row
+carries the number of generated samples it used (``<key>_n_fake``: the recognised samples, or for a
+per-class FID the samples of that class). An extractor without a rule (``--weights`` without a
+``.recognition.npz`` beside them) counts every sample, and there is no ``class_unrecognised``.
+
+**Class distribution.** Recognised generated samples get the classifier's class (``argmax`` of the logits;
+ties to the lower class); real samples their dataset labels when known, else the classifier's classes. With
 real frequencies ``p`` and generated frequencies ``q`` over K classes:
 
 - ``class_kl`` = KL(p || q_s) = sum_c p_c log(p_c / q_s,c) in nats, where ``q_s = (n_c + 1/2) / (N + K/2)``
@@ -17,13 +25,15 @@ real frequencies ``p`` and generated frequencies ``q`` over K classes:
   the number of real classes (``class_coverage_frac`` divides by it).
 - diagnostics: ``class_max_share`` (the largest q_c) and ``class_max`` (its class).
 
+No recognised sample at all: these have no value (a warning says so), only ``class_unrecognised`` (1.0).
+
 **Per-class FID** (``fid_class_<c>``, lower is better): FID between the real samples of class c (label) and
-the generated samples the classifier puts in class c, with ``fid_class_<c>_n`` the generated count; the
-real count is ``fid_class_<c>_n_real``. A class with fewer than 2 generated samples has no covariance: its
-FID is NaN. One warning names every class with fewer generated samples than the feature dimension (its FID
-is then biased upward). The class is part of the metric name (``fid_class_3``) rather than a new column of
-the results table: the table stays long-format with one value per (metric, ...) row, and a filter on the
-name prefix ``fid_class_`` selects all of them.
+the recognised generated samples the classifier puts in class c, with ``fid_class_<c>_n_fake`` the generated
+count and ``fid_class_<c>_n_real`` the real count. A class with fewer than 2 samples on a side has no
+covariance: it gets no value, and one warning names every such class and why. Another names every class with
+fewer generated samples than the feature dimension (its FID is then biased upward). The class is part of the
+metric name (``fid_class_3``) rather than a new column of the results table: the table stays long-format
+with one value per (metric, ...) row, and a filter on the name prefix ``fid_class_`` selects all of them.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ CLASS_COVERAGE = "class_coverage"  # value, number of classes, higher is better
 CLASS_COVERAGE_FRAC = "class_coverage_frac"  # value in [0, 1], higher is better
 CLASS_MAX_SHARE = "class_max_share"  # diagnostic: largest generated class share
 CLASS_MAX = "class_max"  # diagnostic: that class
+CLASS_UNRECOGNISED = "class_unrecognised"  # share of generated samples not recognised as any class, lower
 FID_CLASS_PREFIX = "fid_class_"
 
 HIGHER_IS_BETTER: dict[str, bool | None] = {
@@ -54,8 +65,9 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
     CLASS_TV: False,
     CLASS_COVERAGE: True,
     CLASS_COVERAGE_FRAC: True,
+    CLASS_UNRECOGNISED: False,
 }
-"""Direction of each value key; every ``fid_class_<c>`` is a value too, lower is better (``_n`` and
+"""Direction of each value key; every ``fid_class_<c>`` is a value too, lower is better (``_n_fake`` and
 ``_n_real`` suffixes and ``class_max*`` are diagnostics)."""
 
 DEFAULT_COVERAGE_RATIO = 0.25
@@ -68,8 +80,8 @@ def fid_class_key(c: int) -> str:
 
 
 def fid_class_n_key(c: int) -> str:
-    """``fid_class_<c>_n``: generated samples in class c (diagnostic)."""
-    return f"{FID_CLASS_PREFIX}{int(c)}_n"
+    """``fid_class_<c>_n_fake``: (recognised) generated samples in class c (diagnostic)."""
+    return f"{FID_CLASS_PREFIX}{int(c)}_n_fake"
 
 
 def fid_class_n_real_key(c: int) -> str:
@@ -81,6 +93,18 @@ def predicted_classes(logits: Any) -> np.ndarray:
     """int64 [N]: ``argmax`` of classifier ``logits`` float [N, K] (ties go to the lower class)."""
     x = as_feature_tensor(logits, "logits")
     return x.argmax(dim=1).cpu().numpy().astype(np.int64)
+
+
+def recognised_classes(logits: Any, recognised: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(classes, keep)``: the predicted classes int64 [M] of the recognised rows of ``logits`` float [N, K]
+    and the mask bool [N] that picked them; ``recognised`` None (no rule): every row, and ``keep`` None."""
+    classes = predicted_classes(logits)
+    if recognised is None:
+        return classes, None
+    keep = np.asarray(recognised.cpu() if isinstance(recognised, torch.Tensor) else recognised, dtype=bool)
+    if keep.shape != classes.shape:
+        raise UserError(f"recognised: expected a mask of {classes.shape[0]} samples, got shape {keep.shape}")
+    return classes[keep], keep
 
 
 def class_counts(labels: Any, num_classes: int) -> np.ndarray:
@@ -204,14 +228,18 @@ def per_class_fid(
     fake_features: Any,
     fake_classes: Any,
     num_classes: int,
+    *,
+    fake_name: str = "generated",
 ) -> dict[str, float]:
     """Per-class FID of generated ``fake_features`` float [N, D] grouped by ``fake_classes`` int [N]
-    (``predicted_classes(fake_logits)``) against the real class statistics: ``real`` is either
-    ``class_moments(...)`` or a pair (real features float [M, D], real labels int [M]).
+    (``predicted_classes(fake_logits)``, of the recognised samples) against the real class statistics:
+    ``real`` is either ``class_moments(...)`` or a pair (real features float [M, D], real labels int [M]);
+    ``fake_name`` names the generated samples in the warnings ("recognised generated").
 
-    Returns, for every class c in [0, num_classes): ``fid_class_<c>`` (lower is better; NaN when a side has
-    fewer than 2 samples of class c), ``fid_class_<c>_n`` and ``fid_class_<c>_n_real`` (counts). Warns once
-    (one line) naming the classes with fewer generated or real samples than the feature dimension.
+    Returns, for every class c in [0, num_classes): ``fid_class_<c>`` (lower is better; absent when a side
+    has fewer than 2 samples of class c), ``fid_class_<c>_n_fake`` and ``fid_class_<c>_n_real`` (counts).
+    Warns once (one line) naming the classes without a value and why, and once naming the classes with fewer
+    generated or real samples than the feature dimension.
     """
     moments = class_moments(real[0], real[1], num_classes) if isinstance(real, tuple) else dict(real)
     x = as_feature_tensor(fake_features, "fake features")
@@ -227,21 +255,28 @@ def per_class_fid(
     )
     out: dict[str, float] = {}
     small: list[str] = []
+    empty: list[str] = []
     for c in range(num_classes):
         n = int(fake_counts[c])
         real_c = moments.get(c)
         out[fid_class_n_key(c)] = float(n)
         out[fid_class_n_real_key(c)] = float(real_c.n if real_c is not None and real_c.n is not None else 0)
         if n < 2 or real_c is None:
-            out[fid_class_key(c)] = float("nan")
+            sides = [f"{n} {fake_name}" if n < 2 else "", "under 2 real" if real_c is None else ""]
+            empty.append(f"{c} ({', '.join(x for x in sides if x)})")
             continue
         n_real = int(real_c.n) if real_c.n is not None else d
         if n < d or n_real < d:
-            small.append(f"{c} ({n} generated, {n_real} real)")
+            small.append(f"{c} ({n} {fake_name}, {n_real} real)")
         stats = FeatureStats(d).update(x[(lab == c).to(x.device)])
         with warnings.catch_warnings():  # one summary warning below instead of one per class
             warnings.simplefilter("ignore")
             out[fid_class_key(c)] = fid_from_stats(real_c.mu, real_c.sigma, stats.mean(), stats.cov())["fid"]
+    if empty:
+        warnings.warn(
+            f"per-class FID: no value for class {', '.join(empty)}: a covariance needs 2 or more samples",
+            stacklevel=2,
+        )
     if small:
         warnings.warn(
             f"per-class FID: fewer samples than the feature dimension {d} in class "

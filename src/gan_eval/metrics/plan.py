@@ -101,12 +101,14 @@ def plan_metrics(
 @dataclass
 class MetricOutputs:
     """What the metrics gave: ``values`` (value key -> float), ``stds`` (value key -> spread),
-    ``n_real`` (value key -> real samples it used), ``diagnostics`` (other floats), ``details`` (metric ->
-    name -> array, for the report)."""
+    ``n_real`` (value key -> real samples it used), ``n_fake`` (value key -> generated samples it used,
+    for the values that use part of them: the class metrics' recognised samples, a class's samples),
+    ``diagnostics`` (other floats), ``details`` (metric -> name -> array, for the report)."""
 
     values: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     n_real: dict[str, int] = field(default_factory=dict)
+    n_fake: dict[str, int] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -151,6 +153,8 @@ def run_metrics(
             elif spec.owns(k):
                 out.values[k] = float(v)
                 out.n_real[k] = _n_real_used(spec, real, k, own_diag)
+                if f"{k}_n_fake" in own_diag:  # a part of the generated set (per class, recognised)
+                    out.n_fake[k] = int(own_diag[f"{k}_n_fake"])
             else:
                 out.diagnostics[k] = v.item() if isinstance(v, np.generic) else v
     return out

@@ -116,7 +116,7 @@ def _md(text: str) -> str:
 
 
 def gates_markdown(results: Outcome) -> str:
-    """The verdicts as GitHub Markdown: a bold summary line, the gated evaluation (a one-row table of
+    """The verdicts as GitHub Markdown: a summary line (✅ or ❌), the gated evaluation (a one-row table of
     ``GATED_FIELDS``, with a ``GateRun``), its notes as a warning block, then the verdict table."""
     from tabulate import tabulate
 
@@ -124,7 +124,8 @@ def gates_markdown(results: Outcome) -> str:
     icon = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "SKIP": "⏭️ SKIP"}
     rows = [[icon[r[0]], *r[1:5], _md(r[5])] for r in _rows(verdicts)]
     head = _summary_line(verdicts)
-    parts = [f"**{head[0].upper()}{head[1:]}**\n"]
+    mark = "❌" if any(not r.passed for r in verdicts) else "✅"
+    parts = [f"{mark} {head[0].upper()}{head[1:]}\n"]  # not bold: in the report bold means "best"
     if gated:
         fields_ = gated_fields(gated)
         parts.append("Gated evaluation:\n")

@@ -3,10 +3,13 @@ environment and gate verdicts, written so that it renders on GitHub.
 
 Rows are compared only within a *comparable group* (``gan_eval.results.groups``: same extractor, protocol,
 precision, n_fake, seed, real set and fingerprint hash). The report has one summary table per group (a
-``###`` heading with the group's name, a line with its full fingerprint, then one row per checkpoint and one
-column per metric), and **bold** marks the best value of a metric within its table only. Each plot shows one
-(metric, group) with the group's name in its title and on its y axis, and the confidence intervals (else
-+- std) as error bars. A note at the top says when the table holds several groups and what differs.
+``###`` heading with the group's name, a line with its full fingerprint and the real samples each headline
+metric used, then one row per checkpoint and one column per headline metric: FID, IS, KID, precision, recall
+and the human score, :mod:`gan_eval.reporting.summary`), and **bold** marks the best value of a metric within
+its table - bold means nothing else in the report (flags are marked with ⚠). Every other value is in its
+section (:mod:`gan_eval.reporting.sections`). Each plot shows one (headline metric, group) with the group's
+name in its title and on its y axis, and the confidence intervals (else +- std) as error bars. A note at the
+top says when the table holds several groups and what differs.
 
 Layout on disk, for ``out = reports/demo.md``::
 
@@ -21,7 +24,6 @@ CI artifact. Every file is written atomically (temporary file, then ``os.replace
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from collections.abc import Mapping
@@ -33,7 +35,7 @@ import pandas as pd
 from gan_eval.atomic import atomic_write, atomic_write_bytes
 from gan_eval.data.export import save_image_grid
 from gan_eval.errors import UserError
-from gan_eval.reporting.class_balance import COVERAGE_FRACTION, IMBALANCE_RATIO, class_balance
+from gan_eval.reporting.class_balance import COVERAGE_FRACTION, FLAG, IMBALANCE_RATIO, class_balance
 from gan_eval.reporting.gate_config import load_gate_config, metric_direction
 from gan_eval.reporting.gate_output import gates_markdown
 from gan_eval.reporting.gates import run_gates
@@ -45,183 +47,68 @@ from gan_eval.reporting.plots import (
     plot_metric_vs_epoch,
     plot_prd_curves,
 )
-from gan_eval.reporting.sections import beyond_fid_sections, in_summary
-from gan_eval.results.groups import ComparableGroup, comparable_groups, distinguishing_fields, group_of
+from gan_eval.reporting.sections import beyond_fid_sections
+from gan_eval.reporting.summary import (
+    HEADLINE,
+    counts_text,
+    group_names,
+    in_summary,
+    latest_rows,
+    metric_rank,
+    summary_table,
+)
+from gan_eval.results.groups import comparable_groups
 from gan_eval.results.query import COMPARED_META
 from gan_eval.results.table import check_comparable
 
-_ARROW = {True: " ↑", False: " ↓", None: ""}
-# metrics appear in this order (others after them, in table order)
-_METRIC_ORDER = (
-    "fid",
-    "is_mean",
-    "kid_mean",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "fid_inf",
-    "is_inf",
-    "prd_f8",
-    "prd_f1_8",
-    "vendi",
-    "vendi_real",
-    "class_kl",
-    "class_tv",
-    "class_coverage",
-    "auth_pct",
-    "copying_ct",
-    "near_copy_frac",
-)
 
+def class_balance_markdown(
+    counts: np.ndarray, expected: np.ndarray | None = None, *, unrecognised: int | None = None
+) -> list[str]:
+    """The class-balance sentences (``class_balance``) and a table of the class shares, as Markdown lines:
+    ``counts`` int [K] of the recognised samples, ``unrecognised`` beside them (None: no recognition rule).
+    Flagged shares (not covered, over-produced) are marked with ⚠, never bold (bold is "best")."""
+    cb = class_balance(counts, expected, unrecognised=unrecognised)
 
-def _metric_rank(metric: str) -> int:
-    return _METRIC_ORDER.index(metric) if metric in _METRIC_ORDER else len(_METRIC_ORDER)
+    def cells(shares: np.ndarray) -> list[str]:
+        flagged = set(cb.not_covered) | ({cb.most_over} if cb.imbalanced else set())
+        return [
+            f"{FLAG} {100 * x:.1f} %" if i in flagged and not cb.mostly_unrecognised else f"{100 * x:.1f} %"
+            for i, x in enumerate(shares)
+        ]
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
-
-
-def _label(row: pd.Series) -> str:
-    """How an evaluation is named in the report: its checkpoint file name, else its fake spec."""
-    return str(row["checkpoint"]) if str(row["checkpoint"]) else str(row["fake"])
-
-
-def group_names(results: pd.DataFrame) -> dict[ComparableGroup, str]:
-    """The comparable groups of ``results`` (in ``comparable_groups`` order) -> their short names: extractor,
-    protocol and n_fake, plus whatever else tells them apart (real set, precision, seed, fingerprint)."""
-    groups = [g for g, _ in comparable_groups(results)]
-    show = distinguishing_fields(groups)
-    return {g: g.name(show) for g in groups}
-
-
-def latest_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (comparable group, run_id, evaluated data, metric, n_real): the latest by timestamp (then
-    file order), with a ``label`` column (checkpoint name, else fake spec) and a ``group`` column (the
-    group's name from ``group_names``)."""
-    if results.empty:
-        return results.assign(label=pd.Series(dtype=str), group=pd.Series(dtype=str))
-    names = group_names(results)
-    group = [names[group_of(r)] for r in results.to_dict("records")]
-    df = results.assign(group=group, _order=range(len(results)))
-    df = df.sort_values(["timestamp", "_order"], kind="stable")
-    df = df.drop_duplicates(["group", "run_id", "fake", "metric", "n_real"], keep="last").drop(
-        columns="_order"
-    )
-    return df.assign(label=df.apply(_label, axis=1))
-
-
-def _cell(value: float, std: float, lo: float, hi: float) -> str:
-    text = f"{value:.4g}"
-    if not math.isnan(std):
-        text += f" ± {std:.2g}"
-    elif not (math.isnan(lo) or math.isnan(hi)):
-        text += f" [{lo:.4g}, {hi:.4g}]"
-    return text
-
-
-def _columns(df: pd.DataFrame) -> list[str]:
-    """The summary column of each row of ``latest_rows``: the metric, plus ``(n_real N)`` when one metric
-    of a group has several real-sample counts, plus `` [group]`` when there are several groups."""
-    several = df["group"].nunique() > 1
-    n_real_counts = df.groupby(["group", "metric"])["n_real"].nunique()
-    out = []
-    for m, g, n in zip(df["metric"], df["group"], df["n_real"], strict=True):
-        col = str(m)
-        if n_real_counts[(g, m)] > 1:
-            col += f" (n_real {n})"
-        if several:
-            col += f" [{g}]"
-        out.append(col)
-    return out
-
-
-def summary_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The summary as (numbers, formatted): one row per evaluated checkpoint/fake (ordered by run, epoch,
-    step, label), one column per metric of each comparable group (named ``metric [group]`` when ``results``
-    holds several groups, so values of different setups never share a column). ``numbers`` holds the
-    values; ``formatted`` holds display strings with ``± std`` (or ``[ci_low, ci_high]``), the best value
-    per column in bold (only with 2+ values and a known direction), and metric headers with ↓ / ↑ for lower /
-    higher is better."""
-    df = latest_rows(results)
-    df = df[[in_summary(str(m)) for m in df["metric"]]]  # per-class and pixel-space values: their sections
-    df = df.assign(column=_columns(df))
-    metric_of = dict(zip(df["column"], df["metric"], strict=True))
-    metrics = sorted(dict.fromkeys(df["column"]), key=lambda c: _metric_rank(metric_of[c]))
-    keys = ["run_id", "label"]
-    index = (
-        df.groupby(keys, sort=False)
-        .agg(epoch=("epoch", "max"), step=("step", "max"))
-        .reset_index()
-        .sort_values(["run_id", "epoch", "step", "label"], na_position="last", kind="stable")
-    )
-    numbers = index.set_index(keys)
-    formatted = index.set_index(keys).astype(object)
-    for col in ("epoch", "step"):
-        formatted[col] = [("" if pd.isna(v) else str(int(v))) for v in numbers[col]]
-    for m in metrics:
-        sub = df[df["column"] == m].set_index(keys)
-        numbers[m] = sub["value"].reindex(numbers.index)
-        cells = []
-        for k in numbers.index:
-            if k in sub.index:
-                r = sub.loc[k]
-                cells.append(_cell(r["value"], r["std"], r["ci_low"], r["ci_high"]))
-            else:
-                cells.append("")
-        formatted[m] = cells
-        direction = metric_direction(metric_of[m])
-        col = numbers[m]
-        if direction is not None and col.notna().sum() >= 2:
-            best = col.idxmax() if direction else col.idxmin()
-            formatted.loc[best, m] = f"**{formatted.loc[best, m]}**"
-    if numbers.index.get_level_values("run_id").nunique() <= 1:
-        numbers = numbers.droplevel("run_id")
-        formatted = formatted.droplevel("run_id")
-    empty = [col for col in ("epoch", "step") if numbers[col].isna().all()]
-    numbers, formatted = numbers.drop(columns=empty), formatted.drop(columns=empty)
-    formatted = formatted.rename(columns={m: _with_arrow(m, metric_direction(metric_of[m])) for m in metrics})
-    return numbers, formatted
-
-
-def _with_arrow(column: str, direction: bool | None) -> str:
-    """``fid [g]`` -> ``fid ↓ [g]``: the arrow right after the metric name."""
-    head, sep, tail = column.partition(" ")
-    return f"{head}{_ARROW[direction]}{sep}{tail}"
-
-
-def _n_real_text(rows: pd.DataFrame) -> str:
-    """``real samples: 60000 (fid, fid_inf), 10000 (kid_mean, precision, recall)`` for the summary metrics
-    of a group that use real samples (per-class counts are in their section)."""
-    by_n: dict[str, list[str]] = {}
-    for m, sub in rows.groupby("metric", sort=False):
-        if not in_summary(str(m)):
-            continue
-        ns = sorted({int(n) for n in sub["n_real"] if int(n) > 0})
-        if ns:
-            by_n.setdefault("/".join(str(n) for n in ns), []).append(str(m))
-    parts = [f"{n} ({', '.join(ms)})" for n, ms in by_n.items()]
-    return f"real samples: {'; '.join(parts)}" if parts else ""
-
-
-def class_balance_markdown(counts: np.ndarray, expected: np.ndarray | None = None) -> list[str]:
-    """The class-balance sentences (``class_balance``) and a one-row table of the class shares, as
-    Markdown lines."""
-    cb = class_balance(counts, expected)
-    shares = [f"{100 * x:.1f} %" for x in cb.shares]
-    marked = [
-        f"**{v}**" if i in cb.not_covered or (cb.imbalanced and i == cb.most_over) else v
-        for i, v in enumerate(shares)
-    ]
-    table = pd.DataFrame([["share of samples", *marked]], columns=["class", *cb.names])
+    if unrecognised is None:
+        table = pd.DataFrame([["share of samples", *cells(cb.shares)]], columns=["class", *cb.names])
+    else:
+        total = max(cb.total, 1)
+        rows = [
+            ["share of recognised samples", *cells(cb.shares), ""],
+            [
+                "share of all samples",
+                *(f"{100 * c / total:.1f} %" for c in cb.counts),
+                f"{100 * (cb.unrecognised or 0) / total:.1f} %",
+            ],
+        ]
+        table = pd.DataFrame(rows, columns=["class", *cb.names, "unrecognised"])
+    of = f"{cb.total} samples" + ("" if unrecognised is None else f", {cb.recognised} recognised")
     return [
-        f"{cb.text()} ({cb.total} samples; thresholds: covered at {COVERAGE_FRACTION:g}x, imbalanced above "
-        f"{IMBALANCE_RATIO:g}x the {cb.reference} share.)",
+        f"{cb.text()} ({of}; thresholds: covered at {COVERAGE_FRACTION:g}x, imbalanced above "
+        f"{IMBALANCE_RATIO:g}x the {cb.reference} share; {FLAG} marks a flagged share.)",
         "",
         table.to_markdown(index=False, disable_numparse=True),
         "",
     ]
+
+
+def _values_text(column: pd.Series) -> str:
+    """The distinct values of a column, numbers in numeric order (``2, 10``, not ``10, 2``)."""
+    values = {str(v) for v in column.tolist()}
+    numeric = all(re.fullmatch(r"-?\d+(\.\d+)?", v) for v in values)
+    return ", ".join(sorted(values, key=float if numeric else str))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
 
 
 def _image_link(alt: str, rel: str) -> str:
@@ -243,6 +130,7 @@ def write_report(
     gate_config: Path | str | None = None,
     sample_grids: Mapping[str, Path | str] | None = None,
     class_histograms: Mapping[str, np.ndarray] | None = None,
+    class_unrecognised: Mapping[str, int] | None = None,
     title: str | None = None,
     results_path: Path | str | None = None,
 ) -> Path:
@@ -250,14 +138,15 @@ def write_report(
 
     ``run`` keeps only rows with that ``run_id``. ``sample_grids`` maps a checkpoint label (the
     ``checkpoint`` column, else ``fake``) to an image file, which is copied beside the report.
-    ``class_histograms`` maps a label to the predicted-class counts (int ``[10]`` for ``mnist-lenet``); each
-    gets a plot and the class-balance text (``gan_eval.reporting.class_balance``). ``gate_config`` adds the
-    verdicts of those gates (``run_gates``: the evaluation it selects is named; when it refuses, the report
-    says why instead). A human study's rows (``gan-eval human score``) add a section ranking its arms by
-    people and by each automatic metric of ``results`` (all of it, not only ``run``), with their agreement.
-    ``results_path``: where the table was read from; the arrays behind its rows (curves,
-    distances, images; the ``details`` column) are found next to it for the Beyond-FID sections. Returns
-    ``out``.
+    ``class_histograms`` maps a label to the predicted-class counts of the recognised samples (int ``[10]``
+    for ``mnist-lenet``) and ``class_unrecognised`` to the number of unrecognised ones (a label missing there:
+    no recognition rule); each gets a plot and the class-balance text (``gan_eval.reporting.class_balance``).
+    ``gate_config`` adds the verdicts of those gates (``run_gates``: the evaluation it selects is named;
+    when it refuses, the report says why instead). A human study's rows (``gan-eval human score``) add a
+    section ranking its arms by people and by each automatic metric of ``results`` (all of it, not only
+    ``run``), with their agreement. ``results_path``: where the table was read from; the arrays behind its
+    rows (curves, distances, images; the ``details`` column) are found next to it for the Beyond-FID
+    sections. Returns ``out``.
     """
     out = Path(out)
     df = results
@@ -289,13 +178,18 @@ def write_report(
     lines += ["## Summary", ""]
     for g, rows in groups:
         _, formatted = summary_table(rows)
-        n_real = _n_real_text(rows)
-        lines += [f"### {names[g]}", "", g.describe() + (f"; {n_real}" if n_real else "") + ".", ""]
-        lines += [formatted.reset_index().to_markdown(index=False, disable_numparse=True), ""]
+        n_real = counts_text(rows, "n_real", metrics=HEADLINE)
+        used = f"; real samples used: {n_real}" if n_real else ""
+        lines += [f"### {names[g]}", "", g.describe() + used + ".", ""]
+        if len(formatted.columns.difference(["epoch", "step"])):
+            lines += [formatted.reset_index().to_markdown(index=False, disable_numparse=True), ""]
+        else:
+            lines += ["No headline metric in this setup; its values are in the sections below.", ""]
     lines += [
-        "Values are mean ± std (or [confidence interval]) of the latest evaluation of each checkpoint in "
-        "each setup. ↓ lower is better, ↑ higher is better; **bold** marks the best value of a metric within "
-        "its table.",
+        "Headline metrics (FID, IS, KID, precision, recall, and the human score when rated): mean ± std (or "
+        "[confidence interval]) of the latest evaluation of each checkpoint in each setup. ↓ lower is "
+        "better, ↑ higher is better; **bold** marks the best value of a metric within its table (and means "
+        "nothing else in this report). Every other value is in its section below.",
         "",
     ]
 
@@ -303,7 +197,7 @@ def write_report(
     for g, rows in groups:
         latest = latest_rows(rows)
         parts = latest.groupby(["metric", "n_real"], sort=False)
-        for (metric, n_real), sub in sorted(parts, key=lambda t: _metric_rank(str(t[0][0]))):
+        for (metric, n_real), sub in sorted(parts, key=lambda t: metric_rank(str(t[0][0]))):
             if sub["epoch"].dropna().nunique() < 2 or not in_summary(str(metric)):
                 continue
             name = names[g]
@@ -353,10 +247,11 @@ def write_report(
             images.append(_image_link(f"samples {label}", rel + dst.name))
         if class_histograms and label in class_histograms:
             counts = np.asarray(class_histograms[label])
+            unrec = (class_unrecognised or {}).get(label)
             png = assets / f"classes_{_slug(label)}.png"
-            plot_class_histogram(counts, png, title=f"predicted classes: {label}")
+            plot_class_histogram(counts, png, title=f"predicted classes: {label}", unrecognised=unrec)
             images.append(_image_link(f"class histogram {label}", rel + png.name))
-            notes += class_balance_markdown(counts)
+            notes += class_balance_markdown(counts, unrecognised=unrec)
         if images:
             sections += [f"### {label}", "", " ".join(images), ""] + notes
     if sections:
@@ -364,7 +259,8 @@ def write_report(
 
     lines += ["## Fingerprint and environment", ""]
     env_cols = [*COMPARED_META, "fingerprint", "gan_eval_version", "torch_version", "device"]
-    env = [(c, ", ".join(sorted({str(v) for v in df[c].tolist()}))) for c in env_cols]
+    env = [(c, _values_text(df[c])) for c in env_cols]
+    env = [(c, counts_text(df, c) if c in ("n_real", "n_fake") else v) for c, v in env]
     env.append(("evaluated at", f"{df['timestamp'].min()} … {df['timestamp'].max()}"))
     env.append(("rows", str(len(df))))
     lines += [

@@ -14,33 +14,38 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gan_eval.metrics.catalog import copy_key
-from gan_eval.metrics.classwise import FID_CLASS_PREFIX
+from gan_eval.metrics.catalog import CLASS_VALUES, COPY_KEYS, copy_key
+from gan_eval.metrics.classwise import CLASS_UNRECOGNISED, FID_CLASS_PREFIX
+from gan_eval.reporting.summary import HEADLINE
 from gan_eval.results.details import load_details
 
 Details = dict[str, dict[str, np.ndarray]]
 
-#: Keys shown in their own section rather than in the summary tables and metric-vs-epoch plots.
-SECTION_ONLY = re.compile(rf"^({FID_CLASS_PREFIX}\d+|.+_pixels|near_copies|class_coverage_frac)$")
+#: The value keys these sections show (every fid_class_<c> too); any other value that is not a headline
+#: metric goes to "Other values", so the summary can leave it out without losing it.
+SECTION_KEYS = frozenset(
+    {"fid_inf", "is_inf", "prd_f8", "prd_f1_8", "vendi", "vendi_real", "density", "coverage"}
+    | {CLASS_UNRECOGNISED, *CLASS_VALUES}
+    | set(COPY_KEYS)
+)
 
 
-def in_summary(metric: str) -> bool:
-    """Whether a value key has a column in the summary tables (per-class and pixel-space values, and
-    counts beside their fractions, are shown in their sections)."""
-    return SECTION_ONLY.match(metric) is None
+def in_a_section(metric: str) -> bool:
+    return metric in SECTION_KEYS or re.fullmatch(rf"{FID_CLASS_PREFIX}\d+", metric) is not None
 
 
 def _fmt(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
 
-def _values(latest: pd.DataFrame, label: str) -> dict[str, float]:
+def _values(latest: pd.DataFrame, label: str, column: str = "value") -> dict[str, float]:
     rows = latest[latest["label"] == label]
-    return {str(m): float(v) for m, v in zip(rows["metric"], rows["value"], strict=True)}
+    return {str(m): float(v) for m, v in zip(rows["metric"], rows[column], strict=True)}
 
 
 def load_all_details(latest: pd.DataFrame, results_path: Path | None) -> dict[str, Details]:
@@ -76,15 +81,18 @@ def beyond_fid_sections(
         part += _fit_section(latest, details, metrics, assets / f"inf_{slug}", rel, name, plots["fits"])
         part += _prd_section(latest, details, metrics, assets / f"prd_{slug}.png", rel, name, plots["prd"])
         part += _vendi_section(latest, metrics)
-        part += _class_section(latest, details, metrics)
+        part += _dc_section(latest, metrics)
+        part += _class_section(latest, metrics)
         part += _copy_section(latest, details, assets, rel, slug, plots["histograms"], save_grid)
+        part += _other_section(latest, metrics)
         if part:
             lines += [f"## Beyond FID: {name}", ""] + part
     return lines
 
 
-def _labels(latest: pd.DataFrame, metric: str) -> list[str]:
-    rows = latest[latest["metric"] == metric].sort_values(["epoch", "label"], na_position="last")
+def _labels(latest: pd.DataFrame, *metrics: str) -> list[str]:
+    """The evaluations with a value of any of ``metrics``, by epoch."""
+    rows = latest[latest["metric"].isin(metrics)].sort_values(["epoch", "label"], na_position="last")
     return list(dict.fromkeys(rows["label"].astype(str)))
 
 
@@ -115,9 +123,34 @@ def _fit_section(latest, details, metrics, stem, rel, group, plot) -> list[str]:
             "",
         ]
         if fits:
-            png = plot(fits, f"{plain} at N samples", Path(f"{stem}_{metric}.png"), group=group)
-            out += [f"![{metric} fit]({rel}{png.name})", ""]
+            shown = _some(fits)
+            png = plot(shown, f"{plain} at N samples", Path(f"{stem}_{metric}.png"), group=group)
+            out += [*_which(shown, fits), f"![{metric} fit]({rel}{png.name})", ""]
     return out
+
+
+PLOTTED = 6
+"""At most this many evaluations in one plot of curves (the earliest, the latest, evenly spaced between)."""
+
+
+def _some(by_label: dict[str, Any]) -> dict[str, Any]:
+    """At most ``PLOTTED`` entries of ``by_label`` (in evaluation order: first, last, evenly spaced), keyed by
+    short names (the file name, unless two evaluations share it)."""
+    labels = list(by_label)
+    if len(labels) > PLOTTED:
+        picks = np.unique(np.linspace(0, len(labels) - 1, PLOTTED).round().astype(int))
+        labels = [labels[i] for i in picks]
+    names = {lab: Path(lab).name or lab for lab in labels}
+    if len(set(names.values())) < len(names):
+        names = {lab: lab for lab in labels}
+    return {names[lab]: by_label[lab] for lab in labels}
+
+
+def _which(shown: dict[str, Any], every: dict[str, Any]) -> list[str]:
+    """A line naming the evaluations a plot shows, when it leaves some out."""
+    if len(shown) == len(every):
+        return []
+    return [f"The plot shows {len(shown)} of the {len(every)} evaluations: {', '.join(shown)}.", ""]
 
 
 def _prd_section(latest, details, metrics, png, rel, group, plot) -> list[str]:
@@ -139,8 +172,9 @@ def _prd_section(latest, details, metrics, png, rel, group, plot) -> list[str]:
         "",
     ]
     if curves:
-        plot(curves, png, group=group)
-        out += [f"![PRD curves]({rel}{png.name})", ""]
+        shown = _some(curves)
+        plot(shown, png, group=group)
+        out += [*_which(shown, curves), f"![PRD curves]({rel}{png.name})", ""]
     return out
 
 
@@ -163,62 +197,110 @@ def _vendi_section(latest, metrics) -> list[str]:
     ]
 
 
-def _class_section(latest, details, metrics) -> list[str]:
+def _dc_section(latest, metrics) -> list[str]:
+    if not metrics & {"density", "coverage"}:
+        return []
+    table = ["| evaluation | density ↑ | coverage ↑ |", "|---|---|---|"]
+    for lab in _labels(latest, "density", "coverage"):
+        v = _values(latest, lab)
+        table.append(f"| {lab} | {_fmt(v.get('density', math.nan))} | {_fmt(v.get('coverage', math.nan))} |")
+    return [
+        "### Density and coverage",
+        "",
+        "k-nearest-neighbour balls of the real features (k = 5; Naeem et al., ICML 2020): density counts the "
+        "real balls a generated sample falls in (about 1 for samples like the real ones), coverage is the "
+        "share of real balls that hold a generated sample.",
+        "",
+        *table,
+        "",
+    ]
+
+
+def _class_section(latest, metrics) -> list[str]:
     out: list[str] = []
-    if "class_kl" in metrics:
+    keys = (CLASS_UNRECOGNISED, "class_kl", "class_tv", "class_coverage")
+    if metrics & set(keys):
         table = [
-            "| evaluation | KL(real ‖ generated) ↓ | total variation ↓ | classes covered ↑ |",
-            "|---|---|---|---|",
+            "| evaluation | not recognised ↓ | recognised samples | KL(real ‖ generated) ↓ "
+            "| total variation ↓ | classes covered ↑ |",
+            "|---|---|---|---|---|---|",
         ]
-        for lab in _labels(latest, "class_kl"):
-            v = _values(latest, lab)
+        for lab in _labels(latest, *keys):
+            v, n_fake = _values(latest, lab), _values(latest, lab, "n_fake")
+            unrec = v.get(CLASS_UNRECOGNISED)
+            n_rec = n_fake.get("class_kl")
+            if n_rec is None and unrec is not None:  # nothing recognised: no class values
+                n_rec = round(n_fake[CLASS_UNRECOGNISED] * (1 - unrec))
+            cells = [_fmt(v.get(k, math.nan)) for k in ("class_kl", "class_tv", "class_coverage")]
+            share = "" if unrec is None else f"{100 * unrec:.1f} %"
             table.append(
-                f"| {lab} | {_fmt(v.get('class_kl', math.nan))} | {_fmt(v.get('class_tv', math.nan))} | "
-                f"{_fmt(v.get('class_coverage', math.nan))} |"
+                f"| {lab} | {share} | {'' if n_rec is None else int(n_rec)} | " + " | ".join(cells) + " |"
             )
         out += ["### Class distribution", ""]
         out += [
-            "The classifier's labels of the generated samples against the real class frequencies (a class is "
-            "covered when its share is at least a quarter of its real share).",
+            "A generated sample counts toward a class only when the classifier recognises it as one of its "
+            'classes at all (its recognition rule keeps 99 % of real test images; README, "Class metrics"); '
+            '"not recognised" is the share it does not. KL, total variation and coverage compare the '
+            "recognised samples' class frequencies with the real ones (a class is covered when its share is "
+            "at least a quarter of its real share); empty when no sample is recognised.",
             "",
             *table,
             "",
         ]
-    per_class = sorted(
-        {m for m in metrics if m.startswith(FID_CLASS_PREFIX)}, key=lambda m: int(m[len(FID_CLASS_PREFIX) :])
-    )
-    if per_class:
-        labels = _labels(latest, per_class[0])
-        head = "| class | " + " | ".join(labels) + " |"
-        table = [head, "|---|" + "---|" * len(labels)]
-        for m in per_class:
-            cells = []
-            for lab in labels:
-                rows = latest[(latest["label"] == lab) & (latest["metric"] == m)]
-                if rows.empty:
-                    cells.append("")
-                    continue
-                r = rows.iloc[-1]
-                cells.append(f"{_fmt(float(r['value']))} (n_real {int(r['n_real'])})")
-            table.append(f"| {m[len(FID_CLASS_PREFIX) :]} | " + " | ".join(cells) + " |")
-        out += ["### Per-class FID", ""]
-        out += [
-            "FID of the generated samples the classifier puts in class c against the real images of class "
-            "c (among the real set's kept features; n_real per cell). Classes with fewer samples than the "
-            "feature dimension are biased upward.",
-            "",
-            *table,
-            "",
-        ]
+    out += _per_class_section(latest, metrics)
     return out
 
 
+def _per_class_section(latest, metrics) -> list[str]:
+    per_class = {
+        int(m[len(FID_CLASS_PREFIX) :]) for m in metrics if re.fullmatch(rf"{FID_CLASS_PREFIX}\d+", m)
+    }
+    if not per_class:
+        return []
+    classes = range(max(per_class) + 1)
+    keys = [f"{FID_CLASS_PREFIX}{c}" for c in classes]
+    labels = _labels(latest, *keys, CLASS_UNRECOGNISED)
+    table = ["| evaluation | " + " | ".join(f"{c} ↓" for c in classes) + " |", "|---|" + "---|" * len(keys)]
+    n_real: dict[int, set[int]] = {}
+    missing = False
+    for lab in labels:
+        v, n_fake, nr = _values(latest, lab), _values(latest, lab, "n_fake"), _values(latest, lab, "n_real")
+        cells = []
+        for c, k in zip(classes, keys, strict=True):
+            if k in v:
+                cells.append(f"{_fmt(v[k])} ({int(n_fake[k])})")
+                n_real.setdefault(c, set()).add(int(nr[k]))
+            else:
+                cells.append("–")
+                missing = True
+        table.append(f"| {lab} | " + " | ".join(cells) + " |")
+    real = ", ".join(f"{c}: {'/'.join(str(n) for n in sorted(ns))}" for c, ns in sorted(n_real.items()))
+    text = (
+        "FID of the recognised generated samples the classifier puts in class c against the real images of "
+        "class c; in brackets how many generated samples that is (fewer than the feature dimension bias the "
+        f"FID upward). Real images per class: {real}."
+    )
+    if missing:
+        text += (
+            " –: no value, fewer than 2 recognised generated samples in that class (a covariance needs 2)."
+        )
+    return ["### Per-class FID", "", text, "", *table, ""]
+
+
+def _other_section(latest, metrics) -> list[str]:
+    others = sorted(m for m in metrics if m not in HEADLINE and not in_a_section(m))
+    if not others:
+        return []
+    table = ["| evaluation | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+    for lab in _labels(latest, *others):
+        v = _values(latest, lab)
+        table.append(f"| {lab} | " + " | ".join(_fmt(v.get(m, math.nan)) for m in others) + " |")
+    return ["### Other values", "", *table, ""]
+
+
 def _copy_section(latest, details, assets, rel, slug, plot_hist, save_grid) -> list[str]:
-    labels = [
-        lab
-        for lab in dict.fromkeys(latest["label"].astype(str))
-        if any(k.startswith("copy/") for k in details.get(lab, {}))
-    ]
+    spaces = {s: copy_key("auth_pct", s) for s in ("pixels", "features")}
+    labels = _labels(latest, *spaces.values())
     if not labels:
         return []
     out = ["### Training-set copying", ""]
@@ -234,8 +316,8 @@ def _copy_section(latest, details, assets, rel, slug, plot_hist, save_grid) -> l
     ]
     for lab in labels:
         v = _values(latest, lab)
-        for space in ("pixels", "features"):
-            if f"copy/copy_{space}" not in details[lab]:
+        for space, key in spaces.items():
+            if key not in v:
                 continue
             cells = [_fmt(v.get(copy_key(k, space), math.nan)) for k in ("auth_pct", "copying_ct")]
             frac = v.get(copy_key("near_copy_frac", space), math.nan)
@@ -244,7 +326,13 @@ def _copy_section(latest, details, assets, rel, slug, plot_hist, save_grid) -> l
                 f"| {lab} | {space} | {cells[0]} | {cells[1]} | {_fmt(count)} ({_fmt(100 * frac)} %) |"
             )
     out.append("")
-    for lab in labels:
+    # the images of the latest evaluation and of the one that copies most (lowest AuthPct), not of every one
+    shown = [lab for lab in labels if any(k.startswith("copy/") for k in details.get(lab, {}))]
+    if len(shown) > 2:
+        worst = min(shown, key=lambda lab: _values(latest, lab).get(spaces["features"], math.inf))
+        shown = list(dict.fromkeys([worst, shown[-1]]))
+        out += [f"Images of {' and '.join(shown)} (the most copying and the latest evaluation).", ""]
+    for lab in shown:
         for space in ("pixels", "features"):
             d = details[lab].get(f"copy/copy_{space}")
             if d is None:

@@ -6,7 +6,9 @@ Two evaluations measure the same thing only when everything that changes the num
 the set of rows sharing all of them; reports compare values within a group only, and a gate holds its
 thresholds only against the group it was calibrated on (``expectation_differences``).
 
-Dataset specs are compared by what they mean: ``mnist`` and ``mnist:train`` are the same set.
+Dataset specs are compared by what they mean: ``mnist`` and ``mnist:train`` are the same set. An evaluation's
+n_fake is the number of images it drew (``evaluation_n_fake``): the rows of the class metrics carry the part
+they used, which does not make them another setup.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from gan_eval.results.table import FINGERPRINT_COLUMNS
+from gan_eval.results.table import FINGERPRINT_COLUMNS, evaluation_n_fake
 
 #: The evaluation-level fingerprint columns: all rows of one evaluation share them (n_real differs per
 #: metric: FID uses the whole real set, KID/PR/DC a subset of its features).
@@ -76,8 +78,11 @@ def expectation_differences(meta: Mapping[str, Any], expect: Mapping[str, Any]) 
 
 
 def matches_expectation(rows: pd.DataFrame, expect: Mapping[str, Any]) -> pd.Series:
-    """Boolean mask of the ``rows`` (results-table schema) whose columns satisfy ``expect``."""
+    """Boolean mask of the ``rows`` (results-table schema) whose columns satisfy ``expect`` (``n_fake``: the
+    evaluation's, :func:`~gan_eval.results.table.evaluation_n_fake`)."""
     mask = pd.Series(True, index=rows.index)
+    if "n_fake" in expect:
+        rows = rows.assign(n_fake=evaluation_n_fake(rows))
     for key, want in expect.items():
         mask &= pd.Series([_same(key, v, want) for v in rows[key].tolist()], index=rows.index, dtype=bool)
     return mask
@@ -109,23 +114,31 @@ class ComparableGroup:
 
     def describe(self) -> str:
         """Every field, for the line under a group's heading."""
+        alone = "(no real set: metrics of the generated samples alone)"
+        against = f"vs `{self.real}`" if self.real else alone
         return (
-            f"extractor `{self.extractor}`, protocol `{self.protocol}`, {self.n_fake} generated samples vs "
-            f"`{self.real}`, precision {self.precision}, seed {self.seed}, fingerprint `{self.fingerprint}`"
+            f"extractor `{self.extractor}`, protocol `{self.protocol}`, {self.n_fake} generated samples "
+            f"{against}, precision {self.precision}, seed {self.seed}, fingerprint `{self.fingerprint}`"
         )
 
 
-def group_of(row: Mapping[str, Any]) -> ComparableGroup:
-    """The comparable group of one results-table row."""
+def group_of(row: Mapping[str, Any], n_fake: int | None = None) -> ComparableGroup:
+    """The comparable group of one results-table row; ``n_fake``: its evaluation's (default: the row's)."""
     return ComparableGroup(
         extractor=str(row["extractor"]),
         protocol=str(row["protocol"]),
         precision=str(row["precision"]),
-        n_fake=int(row["n_fake"]),
+        n_fake=int(row["n_fake"] if n_fake is None else n_fake),
         seed=int(row["seed"]),
         real=canonical_spec(row["real"]),
         fingerprint=str(row["fingerprint"]),
     )
+
+
+def groups_of(results: pd.DataFrame) -> list[ComparableGroup]:
+    """The comparable group of every row of ``results`` (with its evaluation's n_fake)."""
+    n_fake = evaluation_n_fake(results).tolist()
+    return [group_of(r, n) for r, n in zip(results.to_dict("records"), n_fake, strict=True)]
 
 
 def comparable_groups(results: pd.DataFrame) -> list[tuple[ComparableGroup, pd.DataFrame]]:
@@ -133,7 +146,7 @@ def comparable_groups(results: pd.DataFrame) -> list[tuple[ComparableGroup, pd.D
     most evaluated fakes (checkpoints) first, then in order of first appearance."""
     if results.empty:
         return []
-    keys = [group_of(r) for r in results.to_dict("records")]
+    keys = groups_of(results)
     order: dict[ComparableGroup, list[int]] = {}
     for i, k in enumerate(keys):
         order.setdefault(k, []).append(i)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from gan_eval.errors import UserError
 from gan_eval.results.groups import expectation_differences, matches_expectation
-from gan_eval.results.table import FINGERPRINT_COLUMNS
+from gan_eval.results.table import FINGERPRINT_COLUMNS, evaluation_n_fake
 
 # The columns a baseline must share with the current evaluation (all fingerprint columns but the metric).
 COMPARED_META: tuple[str, ...] = tuple(c for c in FINGERPRINT_COLUMNS if c != "metric")
@@ -41,7 +41,9 @@ def select_evaluation(
     if df.empty:
         what = " and ".join(f"{k} {v!r}" for k, v in (("run", run), ("fake", fake)) if v is not None)
         raise UserError(f"{where} has no rows" + (f" for {what}" if what else ""))
-    df = df.assign(_order=range(len(df))).sort_values(["timestamp", "_order"], kind="stable")
+    # an evaluation's n_fake, not the part a class metric's row used (evaluation_n_fake)
+    df = df.assign(n_fake=evaluation_n_fake(df), _order=range(len(df)))
+    df = df.sort_values(["timestamp", "_order"], kind="stable")
     scope = df[df["fake"] == df.iloc[-1]["fake"]]  # one checkpoint: the latest evaluated
     if expect:
         ok = matches_expectation(scope, expect)

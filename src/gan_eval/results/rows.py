@@ -22,8 +22,10 @@ class EvalResult:
     95% bootstrap interval; ``fingerprint``: the fields that decide the numbers plus ``fingerprint`` (their
     hash, :func:`gan_eval.results.table.compute_fingerprint`) and where they were computed; ``n_real``: per
     value key, how many real samples it used; ``source_info``: what the generated set's source knows about
-    itself (a checkpoint's path, epoch and step); ``class_counts``: argmax histogram of the generated set's
-    logits (mode collapse).
+    itself (a checkpoint's path, epoch and step); ``class_counts``: argmax histogram of the generated
+    samples the classifier recognises (mode collapse; all of them when it has no recognition rule);
+    ``unrecognised``: how many it does not recognise (None: no rule); ``n_fake_used``: per value key that
+    uses part of the generated set (recognised samples, one class's samples), how many (else ``n_fake``).
     """
 
     values: dict[str, float]
@@ -37,6 +39,8 @@ class EvalResult:
     class_counts: np.ndarray | None = None
     source_info: dict[str, Any] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # metric/name -> arrays (report)
+    unrecognised: int | None = None
+    n_fake_used: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,14 +104,16 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "", details: 
 
     fp = res.fingerprint
     frames = []
-    # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features)
-    for n_real in sorted(set(res.n_real.values())):
-        keys = [k for k in res.values if res.n_real.get(k) == n_real]
+    # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features),
+    # and n_fake too (the class metrics use the recognised samples, a per-class FID its class's samples)
+    counts = {k: (res.n_real.get(k), res.n_fake_used.get(k, res.n_fake)) for k in res.values}
+    for n_real, n_fake in sorted(set(counts.values()), key=lambda t: (t[0], -t[1])):
+        keys = [k for k in res.values if counts[k] == (n_real, n_fake)]
         meta: dict[str, Any] = {
             "real": cfg.real or "",
             "fake": res.source_info.get("fake", cfg.fake),  # a user's generator: class, args, weights sha256
             "n_real": n_real,
-            "n_fake": res.n_fake,
+            "n_fake": n_fake,
             "extractor": fp["extractor"],
             "protocol": fp["protocol"],
             "precision": cfg.precision,

@@ -21,7 +21,7 @@ Schema (columns in this order; the table below is the one in the README):
 | ci_low | float64 | lower end of the confidence interval, empty when not computed |
 | ci_high | float64 | upper end of the confidence interval, empty when not computed |
 | n_real | int64 | number of real images the statistics use |
-| n_fake | int64 | number of generated/evaluated images |
+| n_fake | int64 | generated/evaluated images the value used (class metrics: the recognised ones) |
 | extractor | str | feature extractor (`inception`, `mnist-lenet`) |
 | protocol | str | preprocessing protocol (`pytorch-fid`, `tf1`, `clean`) |
 | precision | str | numeric precision of the extractor (`fp32`, `tf32`, `bf16`) |
@@ -89,7 +89,7 @@ SCHEMA: dict[str, Column] = {
     "ci_low": Column("float64", "lower end of the confidence interval, empty when not computed"),
     "ci_high": Column("float64", "upper end of the confidence interval, empty when not computed"),
     "n_real": Column("int64", "number of real images the statistics use"),
-    "n_fake": Column("int64", "number of generated/evaluated images"),
+    "n_fake": Column("int64", "number of generated/evaluated images the value used"),
     "extractor": Column("str", "feature extractor"),
     "protocol": Column("str", "preprocessing protocol"),
     "precision": Column("str", "numeric precision of the extractor"),
@@ -316,6 +316,19 @@ def coerce_to_schema(df: pd.DataFrame, *, source: str, lines: Sequence[int] | No
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
+def evaluation_n_fake(df: pd.DataFrame) -> pd.Series:
+    """Per row, the number of generated images its evaluation drew: the largest ``n_fake`` among the rows
+    sharing its fingerprint. A value computed on part of them (the class metrics' recognised samples, one
+    class's samples) carries that part's count in its own ``n_fake``; the fingerprint hashes the whole count,
+    so rows of evaluations with different counts never share one. (An evaluation whose rows are all per
+    class, ``--metrics fid_class`` with a classifier that has no recognition rule, shows its largest class;
+    a row without a fingerprint keeps its own count.)"""
+    if df.empty:
+        return pd.Series(dtype="int64", index=df.index)
+    largest = df.groupby("fingerprint", sort=False)["n_fake"].transform("max")
+    return largest.where(df["fingerprint"].astype(str) != "", df["n_fake"]).astype("int64")
+
+
 def check_comparable(df: pd.DataFrame) -> list[str]:
     """Name what differs between rows that would be compared with each other (rows of the same metric).
 
@@ -327,6 +340,7 @@ def check_comparable(df: pd.DataFrame) -> list[str]:
     if df.empty:
         return messages
     checked = [c for c in FINGERPRINT_COLUMNS if c != "metric"] + ["fingerprint"]
+    df = df.assign(n_fake=evaluation_n_fake(df))  # a class's own count is not a different setup
     seen: set[str] = set()
     for _, group in df.groupby("metric", sort=True):
         for col in checked:

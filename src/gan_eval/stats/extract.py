@@ -52,6 +52,9 @@ class Extracted:
     pixels: np.ndarray | None = None  # the images themselves, uint8 [N, C, H, W] (keep_pixels)
     labels: np.ndarray | None = None  # real set: int64 class labels of the kept feature rows
     class_counts: np.ndarray | None = None  # real set: int64 [C] images per class over the whole set
+    # bool [N]: the images the extractor's classifier recognises as one of its classes at all (kept with the
+    # logits when the extractor has a recognition rule, gan_eval.features.recognition); None: no rule
+    recognised: np.ndarray | None = None
 
     @classmethod
     def from_moments(
@@ -92,7 +95,8 @@ def extract(
     Args:
         keep_features: 0 keeps none; None keeps all; k keeps a seeded subset of k feature rows
             (float32 [k, D]).
-        keep_logits: keep the logits of every image (float32 [N, C]); needs a classifier head.
+        keep_logits: keep the logits of every image (float32 [N, C]); needs a classifier head. With
+            them, the extractor's ``recognised`` output (bool [N]) when it has one.
         keep_pixels: keep every image (uint8 [N, C, H, W]; the memorization metrics compare pixels).
     Returns float64 moments over all N images plus what was kept.
     """
@@ -110,6 +114,7 @@ def extract(
     total = FeatureStats(extractor.feature_dim)
     kept: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, features float32 [k, D])
     logits: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, logits float32 [b, C])
+    recognised: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, bool [b])
     pixels: list[tuple[np.ndarray, np.ndarray]] = []  # (global indices, images uint8 [b, C, H, W])
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)  # checked once at the end: no sync per batch
     # One batch shape only: a compiled extractor would recompile for the last, shorter batch, and cuDNN's
@@ -137,6 +142,8 @@ def extract(
                     kept.append((idx[sel], feats[torch.from_numpy(sel).to(feats.device)].cpu().numpy()))
             if keep_logits:
                 logits.append((idx, out["logits"][:n_b].float().cpu().numpy()))
+                if "recognised" in out:
+                    recognised.append((idx, out["recognised"][:n_b].cpu().numpy()))
             if keep_pixels:
                 pixels.append((idx, x[:n_b].cpu().numpy()))
             seen += n_b * world  # rank 0 alone shows progress: an estimate of all ranks' work
@@ -149,7 +156,9 @@ def extract(
     if world > 1:
         states = {c: s for part in all_gather(states) for c, s in part.items()}
         kept = [part for parts in all_gather(kept) for part in parts]
-        logits = [part for parts in all_gather(logits) for part in parts]
+        with_recognised = all_gather((logits, recognised))  # one exchange: they travel together
+        logits = [part for parts, _ in with_recognised for part in parts]
+        recognised = [part for _, parts in with_recognised for part in parts]
         pixels = [part for parts in all_gather(pixels) for part in parts]
     with torch.inference_mode():  # total may hold inference tensors from the in-loop folds
         for c in sorted(states):  # the same folds, in the same order, whatever the number of ranks
@@ -162,6 +171,7 @@ def extract(
         features=_ordered(kept),
         logits=_ordered(logits),
         pixels=_ordered(pixels),
+        recognised=_ordered(recognised),
     )
 
 
