@@ -28,7 +28,7 @@ from gan_eval.distributed import init_from_env, is_main
 from gan_eval.errors import UserError
 from gan_eval.features import Extractor
 from gan_eval.metrics.bootstrap import bootstrap_cis
-from gan_eval.metrics.plan import run_metrics
+from gan_eval.metrics.plan import check_computable, run_metrics
 from gan_eval.results.rows import EvalResult, fingerprint_fields
 from gan_eval.runtime import (
     Progress,
@@ -111,6 +111,7 @@ def evaluate(
             None, explicit=set(options), real=real, fake=os.fspath(fake), metrics=tuple(metrics), **options
         )
     cfg = config
+    check_computable(cfg.metrics)  # a metric measured by people fails before weights or data are fetched
     t0 = time.perf_counter()
     init_from_env()
     device = resolve_device(cfg.device)

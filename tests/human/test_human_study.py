@@ -86,8 +86,8 @@ def test_bad_studies_are_refused_and_leave_nothing(tmp_path, study_factory):
         create_study(fakes, real, study.folder)
     with pytest.raises(UserError, match="given twice"):
         create_study([fakes[0], fakes[0]], real, tmp_path / "x")
-    with pytest.raises(UserError, match="70 images, the study needs 100"):
-        create_study(fakes, real, tmp_path / "x", pool=90)  # 70 images per array
+    with pytest.raises(UserError, match="arm0.npz: 70 images, the study needs 95"):  # --fake checked first
+        create_study(fakes, real, tmp_path / "x", pool=90)  # 70 per array
     np.savez(tmp_path / "small.npz", images=np.zeros((80, 1, 16, 16), dtype=np.uint8))
     with pytest.raises(UserError, match="same shape"):
         create_study([str(tmp_path / "small.npz")], real, tmp_path / "x", pool=60)

@@ -123,9 +123,9 @@ def _read_all(source: Any, what: str) -> np.ndarray:
     return np.concatenate(batches)
 
 
-def _draw(spec: str, need: int, *, seed: int, what: str, data_root: str | None, device: str) -> Any:
-    """``need`` images of ``spec`` (a seeded subset of a dataset or folder; ``need`` samples of a
-    generator with noise seed ``seed``) as (uint8 [need, C, H, W], the source's info)."""
+def _open(spec: str, need: int, *, seed: int, what: str, data_root: str | None, device: str) -> Any:
+    """``spec`` as a source of ``need`` images (a seeded subset of a dataset or folder; ``need`` samples of
+    a generator with noise seed ``seed``), checked but not read yet."""
     from gan_eval.data import parse_source
 
     source = parse_source(
@@ -133,6 +133,11 @@ def _draw(spec: str, need: int, *, seed: int, what: str, data_root: str | None, 
     )
     if len(source) < need:
         raise UserError(f"{what} {spec}: {len(source)} images, the study needs {need}")
+    return source
+
+
+def _draw(source: Any, spec: str, need: int, *, what: str) -> Any:
+    """The ``need`` images of an opened source as (uint8 [need, C, H, W], the source's info)."""
     images = _read_all(source, f"{what} {spec}")[:need]
     if images.shape[1] not in (1, 3):
         raise UserError(
@@ -175,14 +180,13 @@ def create_study(
             f"--pool {pool}: a session shows {half_scored} images of each pool; use at least that"
         )
     rng = np.random.default_rng(seed)
-    real_images, _ = _draw(
-        real,
-        pool + half_practice + protocol.catch,
-        seed=seed,
-        what="--real",
-        data_root=data_root,
-        device=device,
-    )
+    # every input opened (and checked) before any is read: a missing --fake fails before the real set loads
+    n_real, n_fake = pool + half_practice + protocol.catch, pool + half_practice
+    fake_sources = [
+        _open(spec, n_fake, seed=seed, what="--fake", data_root=data_root, device=device) for spec in fakes
+    ]
+    real_source = _open(real, n_real, seed=seed, what="--real", data_root=data_root, device=device)
+    real_images, _ = _draw(real_source, real, n_real, what="--real")
     real_images = real_images[rng.permutation(len(real_images))]
     shape = tuple(int(x) for x in real_images.shape[1:])
     scale = scale or default_scale(shape[1], shape[2])
@@ -209,10 +213,8 @@ def create_study(
         groups[name] = new_ids(len(block))
         images.update(zip(groups[name], block, strict=True))
     arms = []
-    for i, spec in enumerate(fakes):
-        fake, info = _draw(
-            spec, pool + half_practice, seed=seed, what="--fake", data_root=data_root, device=device
-        )
+    for i, (spec, source) in enumerate(zip(fakes, fake_sources, strict=True)):
+        fake, info = _draw(source, spec, n_fake, what="--fake")
         if tuple(fake.shape[1:]) != shape:
             raise UserError(
                 f"--fake {spec}: images are {'x'.join(map(str, fake.shape[1:]))}, the real set's "

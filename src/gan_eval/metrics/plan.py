@@ -67,6 +67,20 @@ class MetricPlan:
         return self._any("train")
 
 
+def check_computable(names: Sequence[str]) -> None:
+    """Refuse a metric that no extractor computes (one measured by people), before any input is opened."""
+    for name in dict.fromkeys(names):
+        if name == ALL:
+            continue
+        spec = get_metric(name)
+        if "ratings" in spec.needs:
+            raise UserError(
+                f"metric {spec.name!r} is measured by people, not computed from images: make a study "
+                "with `gan-eval human new`, serve it with `gan-eval human serve`, score it with "
+                "`gan-eval human score`"
+            )
+
+
 def plan_metrics(
     names: Sequence[str], *, logits: bool, classifier: bool, real: bool, train: bool
 ) -> MetricPlan:
@@ -74,15 +88,8 @@ def plan_metrics(
     classifier head; ``classifier``: that head classifies the data's own classes; ``real``: a real set is
     given; ``train``: a training and a held-out set are known (for ``copy``)."""
     if ALL not in names:
-        specs = tuple(get_metric(n) for n in dict.fromkeys(names))
-        for spec in specs:
-            if "ratings" in spec.needs:
-                raise UserError(
-                    f"metric {spec.name!r} is measured by people, not computed from images: make a study "
-                    "with `gan-eval human new`, serve it with `gan-eval human serve`, score it with "
-                    "`gan-eval human score`"
-                )
-        return MetricPlan(specs)
+        check_computable(names)
+        return MetricPlan(tuple(get_metric(n) for n in dict.fromkeys(names)))
     if len(names) > 1:
         raise UserError(f"--metrics {','.join(names)}: 'all' stands alone")
 
