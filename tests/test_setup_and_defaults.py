@@ -80,6 +80,32 @@ def test_two_statistics_files_give_their_fid_and_must_agree(sets, tmp_cache):
         gan_eval.evaluate(real=str(sets / "a_s.npz"), fake=str(sets / "c_s.npz"))
 
 
+def test_a_pytorch_fid_stats_file_has_an_unknown_sample_count(sets, tmp_cache):
+    """pytorch-fid's --save-stats writes mu and sigma only: n_real is unknown (empty in the row, "unknown"
+    in the report and the terminal), never "0 samples"."""
+    from gan_eval.results import load_results
+
+    assert cli("stats", sets / "a.npz", "-e", "dummy", "-o", sets / "a_s.npz", "-q").exit_code == 0
+    ours = load_moments(sets / "a_s.npz")
+    np.savez(sets / "pf.npz", mu=ours.mu, sigma=ours.sigma)  # as pytorch-fid saves them
+    table = sets / "r.csv"
+    r = cli("fid", "--real", sets / "pf.npz", "--fake", sets / "b.npz", "-e", "dummy", "--results", table)
+    assert r.exit_code == 0, r.output
+    assert "0 samples" not in r.stderr and "come from" not in r.stderr
+    assert "unknown" in r.stdout
+    rows = load_results(table)
+    assert rows["n_real"].isna().all() and list(rows["n_fake"]) == [250]
+    with_count = gan_eval.evaluate(
+        real=str(sets / "a_s.npz"), fake=str(sets / "b.npz"), extractor="dummy", progress=False
+    )
+    assert rows["value"].iloc[0] == with_count.values["fid"]  # the same moments, the same number
+    assert with_count.n_real["fid"] == 300
+    r = cli("report", "--results", table, "-o", sets / "rep.md")
+    assert r.exit_code == 0, r.output
+    text = (sets / "rep.md").read_text()
+    assert "real samples used: unknown (fid)" in text and "| n_real" in text and "0 samples" not in text
+
+
 def test_gate_defaults_results_table_and_gated_metrics(tmp_path, monkeypatch, sets, tmp_cache):
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "gate.toml"

@@ -220,6 +220,8 @@ def evaluate(
         classes = fake_ex.logits.argmax(1)
         counts = np.bincount(classes if rec is None else classes[rec], minlength=fake_ex.logits.shape[1])
         unrecognised = None if rec is None else int((~rec).sum())
+    # a generated-side statistics file without its count (pytorch-fid's) keeps n_fake 0 (a required column)
+    n_fake = 0 if fake_ex.n is None else fake_ex.n
     res = EvalResult(
         values=out.values,
         stds=out.stds,
@@ -227,14 +229,14 @@ def evaluate(
         fingerprint=fingerprint_fields(
             ext.fingerprint(),
             real=real_stats.identity if real_stats is not None else "",
-            n_fake=fake_ex.n,
+            n_fake=n_fake,
             seed=cfg.seed,
             precision=cfg.precision,
             device=device.type,
             value_range=fsrc.value_range if fsrc is not None else None,
         ),
         n_real=out.n_real,
-        n_fake=fake_ex.n,
+        n_fake=n_fake,
         duration_s=time.perf_counter() - t0,
         diagnostics=out.diagnostics,
         class_counts=counts,

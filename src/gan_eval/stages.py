@@ -197,7 +197,7 @@ def stats_file_extracted(path: str, extractor: Extractor) -> Extracted:
             f"({str(ours)[:12]}): the numbers do not compare exactly",
             stacklevel=2,
         )
-    return Extracted.from_moments(m.mu, m.sigma, int(m.n or 0))
+    return Extracted.from_moments(m.mu, m.sigma, m.n)  # n None: unknown (pytorch-fid's --save-stats)
 
 
 def real_source(cfg: EvalConfig) -> Source:

@@ -54,7 +54,7 @@ def _run_eval(
             "metric": k,
             "value": v,
             "std": res.stds.get(k),
-            "n_real": res.n_real.get(k),
+            "n_real": "unknown" if k in res.n_real and res.n_real[k] is None else res.n_real.get(k),
             "n_fake": res.n_fake_used.get(k, res.n_fake),
             **({"95% CI": _interval(res.cis.get(k))} if res.cis else {}),
         }

@@ -114,23 +114,24 @@ class MetricOutputs:
 
     values: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
-    n_real: dict[str, int] = field(default_factory=dict)
+    n_real: dict[str, int | None] = field(default_factory=dict)  # None: unknown (a statistics file's)
     n_fake: dict[str, int] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _n_real_used(spec: MetricSpec, real: Any, key: str, diagnostics: dict[str, Any]) -> int:
-    """How many real samples a value used: all of them for statistics, the kept subset for feature
-    metrics, the class's real images for a per-class value, the training rows for a memorization value,
-    none for metrics of the generated set alone."""
+def _n_real_used(spec: MetricSpec, real: Any, key: str, diagnostics: dict[str, Any]) -> int | None:
+    """How many real samples a value used: all of them for statistics (None when unknown: a statistics
+    file that does not record its count), the kept subset for feature metrics, the class's real images
+    for a per-class value, the training rows for a memorization value, none for metrics of the generated
+    set alone."""
     per_key = diagnostics.get(f"{key}_n_real")  # per-class FIDs, the memorization metrics' training rows
     if per_key is not None:
         return int(per_key)
     if not spec.needs_real or real is None:
         return 0
     if "stats" in spec.needs:
-        return int(real.n)
+        return None if real.n is None else int(real.n)
     return 0 if real.features is None else len(real.features)
 
 

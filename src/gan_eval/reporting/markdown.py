@@ -196,13 +196,13 @@ def write_report(
     plots = []
     for g, rows in groups:
         latest = latest_rows(rows)
-        parts = latest.groupby(["metric", "n_real"], sort=False)
+        parts = latest.groupby(["metric", "n_real"], sort=False, dropna=False)  # n_real may be unknown
         for (metric, n_real), sub in sorted(parts, key=lambda t: metric_rank(str(t[0][0]))):
             if sub["epoch"].dropna().nunique() < 2 or not in_summary(str(metric)):
                 continue
             name = names[g]
-            if latest[latest["metric"] == metric]["n_real"].nunique() > 1:
-                name += f", n_real {n_real}"
+            if latest[latest["metric"] == metric]["n_real"].nunique(dropna=False) > 1:
+                name += f", n_real {'unknown' if pd.isna(n_real) else n_real}"
             series = {str(r): s for r, s in sub.groupby("run_id", sort=True)}
             if len(series) == 1:
                 series = {str(metric): next(iter(series.values()))}

@@ -76,12 +76,12 @@ def _columns(df: pd.DataFrame) -> list[str]:
     """The summary column of each row of ``latest_rows``: the metric, plus ``(n_real N)`` when one metric
     of a group has several real-sample counts, plus `` [group]`` when there are several groups."""
     several = df["group"].nunique() > 1
-    n_real_counts = df.groupby(["group", "metric"])["n_real"].nunique()
+    n_real_counts = df.groupby(["group", "metric"])["n_real"].nunique(dropna=False)
     out = []
     for m, g, n in zip(df["metric"], df["group"], df["n_real"], strict=True):
         col = str(m)
         if n_real_counts[(g, m)] > 1:
-            col += f" (n_real {n})"
+            col += f" (n_real {'unknown' if pd.isna(n) else n})"
         if several:
             col += f" [{g}]"
         out.append(col)
@@ -146,10 +146,17 @@ def counts_text(rows: pd.DataFrame, column: str, *, metrics: tuple[str, ...] | N
     """How many samples the values of ``rows`` used, from ``column`` (``n_real`` or ``n_fake``), in numbers
     and per metric: ``"10000 (kid_mean, precision, recall); 60000 (fid)"``, smallest first; the per-class
     values as one entry (``"892 to 1135 (fid_class_<c>, per class)"``). ``metrics``: only these; counts of
-    0 (values that use no real samples) are left out."""
+    0 (values that use no real samples) are left out; an empty count (a statistics file that does not
+    record it, e.g. pytorch-fid's) is ``"unknown (fid)"``, last."""
     spans: dict[str, set[int]] = {}
+    unknown: list[str] = []
     for m, n in zip(rows["metric"].astype(str), rows[column], strict=True):
-        if (metrics is not None and m not in metrics) or pd.isna(n) or int(n) <= 0:
+        if metrics is not None and m not in metrics:
+            continue
+        if pd.isna(n):
+            unknown.append(m)
+            continue
+        if int(n) <= 0:
             continue
         spans.setdefault(_PER_CLASS.sub(r"\1<c>", m), set()).add(int(n))
     by_text: dict[tuple[int, int], list[str]] = {}
@@ -160,4 +167,6 @@ def counts_text(rows: pd.DataFrame, column: str, *, metrics: tuple[str, ...] | N
         f"{lo if lo == hi else f'{lo} to {hi}'} ({', '.join(names)})"
         for (lo, hi), names in sorted(by_text.items())
     ]
+    if unknown:
+        parts.append(f"unknown ({', '.join(dict.fromkeys(unknown))})")
     return "; ".join(parts)

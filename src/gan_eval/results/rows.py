@@ -32,7 +32,7 @@ class EvalResult:
     stds: dict[str, float]
     cis: dict[str, tuple[float, float]]
     fingerprint: dict[str, Any]
-    n_real: dict[str, int]
+    n_real: dict[str, int | None]
     n_fake: int
     duration_s: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
@@ -107,7 +107,7 @@ def result_rows(res: EvalResult, cfg: EvalConfig, *, run_id: str = "", details: 
     # n_real may differ per metric (FID uses the whole real set, kid/pr/dc a seeded subset of its features),
     # and n_fake too (the class metrics use the recognised samples, a per-class FID its class's samples)
     counts = {k: (res.n_real.get(k), res.n_fake_used.get(k, res.n_fake)) for k in res.values}
-    for n_real, n_fake in sorted(set(counts.values()), key=lambda t: (t[0], -t[1])):
+    for n_real, n_fake in sorted(set(counts.values()), key=lambda t: (t[0] or 0, -t[1])):
         keys = [k for k in res.values if counts[k] == (n_real, n_fake)]
         meta: dict[str, Any] = {
             "real": cfg.real or "",

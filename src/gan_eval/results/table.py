@@ -20,7 +20,7 @@ Schema (columns in this order; the table below is the one in the README):
 | std | float64 | its standard deviation (IS/KID splits, bootstrap), empty when not computed |
 | ci_low | float64 | lower end of the confidence interval, empty when not computed |
 | ci_high | float64 | upper end of the confidence interval, empty when not computed |
-| n_real | int64 | number of real images the statistics use |
+| n_real | Int64 | real images the statistics use; empty when unknown (pytorch-fid's `--save-stats` file) |
 | n_fake | int64 | generated/evaluated images the value used (class metrics: the recognised ones) |
 | extractor | str | feature extractor (`inception`, `mnist-lenet`) |
 | protocol | str | preprocessing protocol (`pytorch-fid`, `tf1`, `clean`) |
@@ -88,7 +88,7 @@ SCHEMA: dict[str, Column] = {
     "std": Column("float64", "standard deviation of the value, empty when not computed"),
     "ci_low": Column("float64", "lower end of the confidence interval, empty when not computed"),
     "ci_high": Column("float64", "upper end of the confidence interval, empty when not computed"),
-    "n_real": Column("int64", "number of real images the statistics use"),
+    "n_real": Column("Int64", "number of real images the statistics use, empty when unknown"),
     "n_fake": Column("int64", "number of generated/evaluated images the value used"),
     "extractor": Column("str", "feature extractor"),
     "protocol": Column("str", "preprocessing protocol"),

@@ -45,7 +45,7 @@ class Extracted:
     stats: FeatureStats | None
     mu: np.ndarray
     sigma: np.ndarray | None
-    n: int
+    n: int | None  # None: unknown (a statistics file that does not record it, e.g. pytorch-fid's)
     features: np.ndarray | None
     logits: np.ndarray | None
     from_cache: bool = False
@@ -61,7 +61,7 @@ class Extracted:
         cls,
         mu: np.ndarray,
         sigma: np.ndarray | None,
-        n: int,
+        n: int | None,
         features: np.ndarray | None = None,
         logits: np.ndarray | None = None,
     ) -> Extracted:
