@@ -11,7 +11,8 @@ statistics at d = 2048), lenet (mnist-lenet full evaluation; cached real statist
 and 50k samples), compare (`gan-eval compare` of 5 checkpoints with and without bootstrap intervals; the fast
 bootstrap vs the per-resample rerun it replaced; its memory), new_metrics (issue 12's memorization, FID_inf,
 PRD, Vendi and per-class metrics at 10,000 x 60,000, vs dgm-eval's AuthPct, the FID_inf/PRD reference
-procedures and vendi-score), train (reference training loop vs ours), gpu
+procedures and vendi-score), tracker (one `gan_eval.Tracker` call in a training loop at 5,000 and 10,000
+samples vs torchmetrics' FID with the same LeNet), train (reference training loop vs ours), gpu
 (per-precision Inception throughput and training on a CUDA device; skipped without one, see
 RESULTS_GPU.md). A benchmark that fails is recorded as a failed row and the others still run.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, Row, machine, other_load
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-ALL = ("inception", "fid_stats", "lenet", "memory", "compare", "new_metrics", "train", "gpu")
+ALL = ("inception", "fid_stats", "lenet", "memory", "compare", "new_metrics", "tracker", "train", "gpu")
 
 
 def run_inception(full: bool, images: int | None) -> list[Row]:
@@ -85,6 +86,12 @@ def run_new_metrics(full: bool, images: int | None) -> list[Row]:
     from benchmarks import bench_new_metrics
 
     return bench_new_metrics.main([])
+
+
+def run_tracker(full: bool, images: int | None) -> list[Row]:
+    from benchmarks import bench_tracker
+
+    return bench_tracker.main([])
 
 
 def run_gpu(full: bool, images: int | None) -> list[Row]:
@@ -251,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 "memory": lambda: run_memory(args.full, args.images, cache),
                 "compare": lambda: run_compare(args.full, args.images),
                 "new_metrics": lambda: run_new_metrics(args.full, args.images),
+                "tracker": lambda: run_tracker(args.full, args.images),
                 "train": lambda: run_train(args.full, args.images),
                 "gpu": lambda: run_gpu(args.full, args.images),
             }
