@@ -34,6 +34,10 @@ MAX_PARAMS = 2**28
 MAX_EPOCHS = 100_000
 MAX_THREADS = 1_024
 MAX_NROW = 1_024
+MAX_POOL = 100_000  # images per arm of a human study (each a PNG in the study folder)
+MAX_TRIALS = 10_000  # trials of one kind per rating session
+MAX_SCALE = 64  # upscale factor of a shown image
+MAX_PORT = 65_535
 
 #: option or config key (``-`` and ``_`` alike) -> (smallest, largest) accepted value
 COUNTS: dict[str, tuple[int, int]] = {
@@ -50,12 +54,19 @@ COUNTS: dict[str, tuple[int, int]] = {
     "eval_every": (0, MAX_EPOCHS),
     "threads": (1, MAX_THREADS),
     "nrow": (1, MAX_NROW),
+    "pool": (2, MAX_POOL),
+    "practice": (2, MAX_TRIALS),
+    "scored": (2, MAX_TRIALS),
+    "catch": (0, MAX_TRIALS),
+    "scale": (1, MAX_SCALE),
+    "port": (0, MAX_PORT),
 }
 
 _WHY = {  # by bound (the bounds listed here are distinct)
     MAX_SEED: "the results table stores seeds as int64",
     MAX_SAMPLES: "10,000 times the usual 10,000",
     MAX_BOOTSTRAP: "95% intervals need about 2,000",
+    MAX_PORT: "the largest TCP port",
 }
 
 

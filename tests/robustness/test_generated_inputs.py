@@ -23,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 from robust_helpers import CKPT
 
 from gan_eval.errors import UserError
+from gan_eval.results.table import COLUMNS, LEGACY_HEADERS
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = settings(
@@ -212,6 +213,7 @@ def _one_row():
 @settings(FAST, max_examples=60)
 @given(data=mutated(_results_bytes(), max_flips=3))
 @example(data=b"\r" + _results_bytes())  # found by this test: a carriage return in the header
+@example(data=_results_bytes().split(b"\n")[0].replace(b",n_ratings,n_raters", b""))  # found: a legacy header
 def test_damaged_results_tables_load_and_append_safely(data):
     """load: a DataFrame or UserError. append: UserError with the file byte-identical, or the old bytes
     (plus at most one added line end) followed by exactly the new row; a table that loaded before still
@@ -227,6 +229,11 @@ def test_damaged_results_tables_load_and_append_safely(data):
             assert path.read_bytes() == data
             return
         after = path.read_bytes()
+        first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+        if tuple(first.split(",")) in LEGACY_HEADERS:  # an earlier header: migrated (rewritten), then appended
+            assert after.split(b"\n", 1)[0].decode() == ",".join(COLUMNS)
+            assert before is not None and len(load_results(path)) == len(before) + 1
+            return
         assert after.startswith(data)
         added = after[len(data) :]
         if data and not data.endswith(b"\n"):
