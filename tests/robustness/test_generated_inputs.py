@@ -230,7 +230,7 @@ def test_damaged_results_tables_load_and_append_safely(data):
             return
         after = path.read_bytes()
         first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
-        if tuple(first.split(",")) in LEGACY_HEADERS:  # an earlier header: migrated (rewritten), then appended
+        if tuple(first.split(",")) in LEGACY_HEADERS:  # an earlier header: migrated, then appended
             assert after.split(b"\n", 1)[0].decode() == ",".join(COLUMNS)
             assert before is not None and len(load_results(path)) == len(before) + 1
             return
