@@ -63,7 +63,7 @@ class Tracker:
 
     Args:
         real, metrics, extractor, n: as for :func:`gan_eval.evaluate` (defaults: mnist, fid, mnist-lenet,
-            5,000 samples: about a second a call on a CPU).
+            5,000 samples: 0.5 s a call on a 2-core CPU).
         results: a results table (.csv/.parquet) to append rows to (None: nothing written).
         run: the table's ``run_id``.
         z_dim, value_range: the generator's latent size (default: read from the module) and output range
