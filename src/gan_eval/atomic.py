@@ -73,6 +73,24 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def verified_sha256(path: Path, label: str, expected: str | None, remedy: str) -> str:
+    """``path``'s sha256, checked against ``expected`` (a shipped file's) or else a ``.sha256`` sidecar when
+    there is one: UserError ``"<label> <path>: sha256 ... does not match ... (corrupt or replaced file;
+    <remedy>)"`` when it differs."""
+    from gan_eval.errors import UserError
+
+    digest = sha256_file(path)
+    sidecar = _sidecar(path)
+    if expected is None and sidecar.is_file():
+        expected = sidecar.read_text().split()[0]
+    if expected is not None and digest != expected:
+        raise UserError(
+            f"{label} {path}: sha256 {digest} does not match the recorded {expected} (corrupt or replaced "
+            f"file; {remedy})"
+        )
+    return digest
+
+
 # ----------------------------------------------------------------------------- atomic writes
 def atomic_write(path: Path, write: Callable[[Path], None], *, checksum: bool = True) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file to ``path`` (and write its sha256 sidecar).

@@ -172,15 +172,12 @@ def load_weights(
     if not path.is_file():
         hint = " (the installation is incomplete; reinstall gan-eval)" if expected_sha256 else ""
         raise UserError(f"lenet weights {path}: no such file{hint}")
-    digest = atomic.sha256_file(path)
-    sidecar = path.with_name(path.name + ".sha256")
-    if expected_sha256 is None and sidecar.is_file():
-        expected_sha256 = sidecar.read_text().split()[0]
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise UserError(
-            f"lenet weights {path}: sha256 {digest} does not match the recorded {expected_sha256} "
-            "(corrupt or replaced file; reinstall gan-eval or retrain with `gan-eval classifier train`)"
-        )
+    digest = atomic.verified_sha256(
+        path,
+        "lenet weights",
+        expected_sha256,
+        "reinstall gan-eval or retrain with `gan-eval classifier train`",
+    )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         state, meta = blob["state_dict"], blob["meta"]

@@ -124,15 +124,12 @@ def load_rule(path: Path | str, expected_sha256: str | None = None) -> Recogniti
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recognition rule {path}: no such file")
-    digest = atomic.sha256_file(path)
-    sidecar = path.with_name(path.name + ".sha256")
-    if expected_sha256 is None and sidecar.is_file():
-        expected_sha256 = sidecar.read_text().split()[0]
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise UserError(
-            f"recognition rule {path}: sha256 {digest} does not match the recorded {expected_sha256} "
-            "(corrupt or replaced file; reinstall gan-eval or recompute it: `gan-eval classifier calibrate`)"
-        )
+    atomic.verified_sha256(
+        path,
+        "recognition rule",
+        expected_sha256,
+        "reinstall gan-eval or recompute it: `gan-eval classifier calibrate`",
+    )
     try:
         with np.load(path, allow_pickle=False) as z:
             if int(z["format"]) != FORMAT:
