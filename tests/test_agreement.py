@@ -69,7 +69,7 @@ def _ours(folders: tuple[Path, Path], weights: Path, protocol: str, metrics: lis
         metrics=metrics,
         extractor="inception",
         protocol=protocol,
-        weights=str(weights),
+        extractor_weights=str(weights),
         device="cpu",
         use_cache=False,
         progress=False,

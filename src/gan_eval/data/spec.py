@@ -110,7 +110,8 @@ def parse_source(
 def _refuse_class_options(spec: str, given: list[str]) -> None:
     if given:
         options = ", ".join("--" + k.replace("_", "-") for k in given)
+        hint = "; the feature extractor's weights are --extractor-weights" if "weights" in given else ""
         raise UserError(
             f"{spec}: {options} apply to a generator class or function (--fake FILE.py:Generator "
-            "--weights g.pt), not to this source"
+            f"--weights g.pt), not to this source{hint}"
         )
