@@ -128,22 +128,35 @@ def unpickling_cause(e: pickle.UnpicklingError) -> str:
     return lines[0][:200] if lines else type(e).__name__
 
 
-def _unpickle(data: bytes, path: Path) -> Any:
+def load_tensors(
+    data: bytes, label: str, *, unreadable: str, advice: str, describe: Callable[[BaseException], str]
+) -> Any:
+    """``torch.load(weights_only=True)`` of a file's bytes; UserError ``"<label>: <unreadable> (why)"`` for
+    random bytes or a damaged file, and for pickled Python objects (a whole model) one line saying so and
+    ``advice``."""
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         detail = refused_global(e)
         if detail is None:  # random bytes or a damaged file
-            raise UserError(f"{path}: truncated or corrupt checkpoint ({unpickling_cause(e)})") from None
+            raise UserError(f"{label}: {unreadable} ({unpickling_cause(e)})") from None
         raise UserError(
-            f"{path}: holds pickled Python objects ({detail}), e.g. a whole model saved with torch.save(G); "
-            "gan-eval never unpickles code: save torch.save(G.state_dict(), FILE) and give the class "
-            "(--fake FILE.py:Generator --weights FILE)"
+            f"{label}: holds pickled Python objects ({detail}), e.g. a whole model saved with torch.save(G); "
+            f"gan-eval never unpickles code: {advice}"
         ) from None
-    except Exception as e:  # a damaged pickle fails in many ways (IndexError, KeyError, struct.error, ...)
-        raise UserError(
-            f"{path}: truncated or corrupt checkpoint ({e.__class__.__name__}: {str(e)[:200]})"
-        ) from None
+    except Exception as e:  # noqa: BLE001 - a damaged pickle fails in many ways (IndexError, struct.error, ...)
+        raise UserError(f"{label}: {unreadable} ({describe(e)})") from None
+
+
+def _unpickle(data: bytes, path: Path) -> Any:
+    return load_tensors(
+        data,
+        str(path),
+        unreadable="truncated or corrupt checkpoint",
+        advice="save torch.save(G.state_dict(), FILE) and give the class "
+        "(--fake FILE.py:Generator --weights FILE)",
+        describe=lambda e: f"{e.__class__.__name__}: {str(e)[:200]}",
+    )
 
 
 def read_checkpoint(path: str | Path, *, data: bytes | None = None) -> ReadCheckpoint:

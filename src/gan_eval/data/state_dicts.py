@@ -8,9 +8,7 @@ pickled module is refused with the line that says how to save a state_dict inste
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_eval.data.checkpoint_format import refused_global, unpickling_cause
+from gan_eval.data.checkpoint_format import load_tensors
 from gan_eval.errors import UserError, describe_exception
 
 #: Where checkpoints keep a generator's state_dict, in the order they are tried.
@@ -96,18 +94,13 @@ def read_weights(path: str | os.PathLike[str], key: str | None = None) -> Weight
     if not path.is_file():
         raise UserError(f"--weights {path}: no such file")
     data = path.read_bytes()
-    try:
-        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        detail = refused_global(e)
-        if detail is None:  # random bytes or a damaged file
-            raise UserError(f"--weights {path}: not a readable torch file ({unpickling_cause(e)})") from None
-        raise UserError(
-            f"--weights {path}: holds pickled Python objects ({detail}), e.g. a whole model saved with "
-            "torch.save(G); gan-eval never unpickles code: save torch.save(G.state_dict(), FILE) instead"
-        ) from None
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file fails in many ways
-        raise UserError(f"--weights {path}: not a readable torch file ({describe_exception(e)})") from None
+    obj = load_tensors(
+        data,
+        f"--weights {path}",
+        unreadable="not a readable torch file",
+        advice="save torch.save(G.state_dict(), FILE) instead",
+        describe=describe_exception,
+    )
     state, found = find_state_dict(obj, f"--weights {path}", key)
     meta = obj if isinstance(obj, Mapping) else {}
     epoch = next((_int_or_none(meta.get(k)) for k in EPOCH_KEYS if k in meta), None)
