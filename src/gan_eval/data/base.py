@@ -8,6 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+#: Generator outputs and float arrays may exceed their value range by this fraction of its width (float
+#: rounding) before they are refused.
+RANGE_TOLERANCE = 1e-3
+
 #: The seed used for ``--limit N`` subsets unless another is given (documented in the README).
 DEFAULT_SUBSET_SEED = 0
 

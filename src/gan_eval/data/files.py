@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan_eval.data.base import ArraySource, Source, content_hash, subset_indices
+from gan_eval.data.base import RANGE_TOLERANCE, ArraySource, Source, content_hash, subset_indices
 from gan_eval.errors import UserError, describe_exception
 from gan_eval.limits import check_value_range
 
@@ -212,7 +212,7 @@ def to_nchw_uint8(arr: np.ndarray, *, spec: str, value_range: Sequence[float] | 
         )
         if not np.isfinite(arr).all():
             raise UserError(f"{spec}: the array contains NaN or infinite values")
-        tol = 1e-3 * (hi - lo)
+        tol = RANGE_TOLERANCE * (hi - lo)
         vmin, vmax = float(arr.min()), float(arr.max())
         if vmin < lo - tol or vmax > hi + tol:
             raise UserError(

@@ -27,14 +27,12 @@ from typing import Any
 
 import torch
 
-from gan_eval.data.base import Source, quantize, sample_latent
+from gan_eval.data.base import RANGE_TOLERANCE, Source, quantize, sample_latent
 from gan_eval.data.checkpoint_format import read_checkpoint, read_checkpoint_bytes
 from gan_eval.errors import UserError, describe_exception
 from gan_eval.runtime import resolve_device
 
 DEFAULT_RANGE = (-1.0, 1.0)
-#: Generator outputs may exceed their declared range by this fraction of its width (float rounding).
-RANGE_TOLERANCE = 1e-3
 #: Latents are drawn from the seeded ``torch.Generator`` and fed to the generator in chunks of this many,
 #: whatever batch size the extractor uses: the images (and so every metric) do not depend on --batch-size.
 LATENT_CHUNK = 500
