@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import blobs
+from test_train import blobs, checkpoint_tensors, full_and_resumed
 
 from gan_eval.data.base import quantize, sample_latent
 from gan_eval.data.checkpoint_format import load_checkpoint
@@ -228,26 +228,8 @@ def test_resume_is_bit_for_bit(tmp_path):
     """Noise and style mixing come from torch's global RNG, which checkpoints carry: a run resumed twice
     (R1 every 3 steps, 4 steps an epoch) ends with every tensor equal to the uninterrupted run's."""
     config = small_config(epochs=3, r1_every=3)
-    images = blobs(256)
-    full = load_checkpoint(train(config, out=tmp_path / "full", device="cpu", progress=False, images=images))
-    train(config, out=tmp_path / "split", epochs=1, device="cpu", progress=False, images=images)
-    train(config, out=tmp_path / "split", epochs=2, resume=True, device="cpu", progress=False, images=images)
-    resumed = load_checkpoint(
-        train(config, out=tmp_path / "split", resume=True, device="cpu", progress=False, images=images)
-    )
-
-    def tensors(obj, prefix=""):
-        if isinstance(obj, torch.Tensor):
-            yield prefix, obj
-        elif isinstance(obj, dict):
-            for k, v in obj.items():
-                yield from tensors(v, f"{prefix}.{k}")
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj):
-                yield from tensors(v, f"{prefix}[{i}]")
-
-    keys = ("generator", "generator_ema", "discriminator", "optimizers", "rng")
-    a, b = dict(tensors({k: full[k] for k in keys})), dict(tensors({k: resumed[k] for k in keys}))
+    full, resumed = full_and_resumed(config, tmp_path, blobs(256))
+    a, b = checkpoint_tensors(full), checkpoint_tensors(resumed)
     assert a.keys() == b.keys() and any("noise_const" in k for k in a) and any("exp_avg" in k for k in a)
     for k in a:
         assert torch.equal(a[k], b[k]), f"{k} differs after resume"

@@ -348,18 +348,20 @@ def test_ns_loss_and_lazy_r1_match_a_hand_written_reference(tmp_path):
     assert ckpt["global_step"] == 2
 
 
-def test_resume_is_bit_for_bit_with_lazy_r1_spectral_norm_and_ema(tmp_path):
-    """An R1 period (3) that does not divide the epoch (4 steps): the resumed run must pick up the schedule
-    from global_step. Every tensor of the checkpoint - weights, spectral-norm u/v, EMA, Adam moments, RNG
-    states - equals the uninterrupted run's."""
-    config = small("dcgan_best", epochs=3, r1_gamma=1.0, r1_every=3)
-    images = blobs(256)
+def full_and_resumed(config, tmp_path, images):
+    """The last checkpoint of ``config`` trained for its epochs in one go, and of the same run trained for
+    one epoch, resumed for a second, and resumed to the end."""
     full = load_checkpoint(train(config, out=tmp_path / "full", device="cpu", progress=False, images=images))
     train(config, out=tmp_path / "split", epochs=1, device="cpu", progress=False, images=images)
     train(config, out=tmp_path / "split", epochs=2, resume=True, device="cpu", progress=False, images=images)
     resumed = load_checkpoint(
         train(config, out=tmp_path / "split", resume=True, device="cpu", progress=False, images=images)
     )
+    return full, resumed
+
+
+def checkpoint_tensors(ckpt) -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint's networks, optimizers and RNG states, by its path (``.generator.x``)."""
 
     def tensors(obj, prefix=""):
         if isinstance(obj, torch.Tensor):
@@ -372,8 +374,16 @@ def test_resume_is_bit_for_bit_with_lazy_r1_spectral_norm_and_ema(tmp_path):
                 yield from tensors(v, f"{prefix}[{i}]")
 
     keys = ("generator", "generator_ema", "discriminator", "optimizers", "rng")
-    a = dict(tensors({k: full[k] for k in keys}))
-    b = dict(tensors({k: resumed[k] for k in keys}))
+    return dict(tensors({k: ckpt[k] for k in keys}))
+
+
+def test_resume_is_bit_for_bit_with_lazy_r1_spectral_norm_and_ema(tmp_path):
+    """An R1 period (3) that does not divide the epoch (4 steps): the resumed run must pick up the schedule
+    from global_step. Every tensor of the checkpoint - weights, spectral-norm u/v, EMA, Adam moments, RNG
+    states - equals the uninterrupted run's."""
+    config = small("dcgan_best", epochs=3, r1_gamma=1.0, r1_every=3)
+    full, resumed = full_and_resumed(config, tmp_path, blobs(256))
+    a, b = checkpoint_tensors(full), checkpoint_tensors(resumed)
     assert a.keys() == b.keys() and any("_u" in k for k in a) and any("exp_avg" in k for k in a)
     for k in a:
         assert torch.equal(a[k], b[k]), f"{k} differs after resume"
